@@ -1,0 +1,579 @@
+"""Datasets: one registry, a verified download/cache layer, and loaders that return NumPy or pandas.
+
+Where a file is looked for, in order:
+
+1. the local mirror ``$DLUTILS_DATA_DIR`` (laid out like ``shared/datasets``: ``mnist.npz``,
+   ``fashion-mnist/…``, ``titanic/train.csv``, …), for machines behind a firewall or offline;
+2. the cache (``$DLUTILS_CACHE_DIR``, by default the project's ``data/`` folder);
+3. a download from the origin URL, with a progress bar, written atomically (temporary file, then
+   rename) and verified against the pinned SHA-256 of the origin file.
+
+Anything that goes wrong raises one :class:`DataError` that names the file, every place looked and
+the fix. Nothing a user placed is ever deleted: a cached file with a wrong checksum is reported, not
+removed (unlike ``keras.utils.get_file``).
+
+>>> (x_train, y_train), (x_test, y_test) = load_mnist()  # doctest: +SKIP
+>>> df = load_titanic()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+from . import config
+
+__all__ = [
+    "DataError",
+    "RemoteFile",
+    "Dataset",
+    "REGISTRY",
+    "locate",
+    "download",
+    "sha256_of",
+    "safe_extract_tar",
+    "imdb_dir",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_imdb_reviews",
+    "load_titanic",
+    "load_beijing_pm25",
+    "load_melbourne_temperatures",
+    "FASHION_MNIST_CLASSES",
+]
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing, failed to download, has the wrong checksum or cannot be parsed."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file of a dataset.
+
+    ``path`` is where it lives inside the mirror and the cache; ``url`` and ``sha256`` describe the
+    origin file that a download fetches. ``alt_names`` are other names accepted in the mirror or cache
+    (e.g. the labeled subset of aclImdb); ``known_sha256`` maps checksums of known repackaged copies
+    (such as the offline mirror's) to a note saying what they are.
+    """
+
+    path: str
+    url: str
+    sha256: str
+    alt_names: tuple[str, ...] = ()
+    known_sha256: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.path, *self.alt_names)
+
+    def accepts(self, digest: str) -> bool:
+        return digest == self.sha256 or digest in self.known_sha256
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registry entry: a name, its files, a citation/licence line and the loader that parses it."""
+
+    name: str
+    files: tuple[RemoteFile, ...]
+    source: str
+    loader: Callable[..., object]
+
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Locating, downloading and verifying files
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fix_hint(file: RemoteFile, mirror: Path | None, cache: Path) -> str:
+    if mirror is not None:
+        where = f"{mirror / file.path} (your mirror, $DLUTILS_DATA_DIR)"
+    else:
+        where = f"<folder>/{file.path} and set DLUTILS_DATA_DIR=<folder> (a local mirror)"
+    also = f" (accepted names: {', '.join(file.names)})" if file.alt_names else ""
+    return (
+        f"Fix: on a machine with internet, download {file.url} (sha256 {file.sha256}) and put it at "
+        f"{where}, or at {cache / file.path} (the cache){also}; or, when online, unset DLUTILS_OFFLINE "
+        "so that dlutils downloads it."
+    )
+
+
+def locate(
+    file: RemoteFile,
+    *,
+    mirror: Path | str | None = None,
+    cache: Path | str | None = None,
+    allow_download: bool | None = None,
+    progress: bool = True,
+) -> Path:
+    """Return a local path to ``file``: from the mirror, else the cache, else a verified download.
+
+    ``mirror``, ``cache`` and ``allow_download`` default to the environment settings
+    (``DLUTILS_DATA_DIR``, ``DLUTILS_CACHE_DIR``, not ``DLUTILS_OFFLINE``).
+    """
+    mirror = Path(mirror) if mirror is not None else config.data_dir()
+    cache = Path(cache) if cache is not None else config.cache_dir()
+    if allow_download is None:
+        allow_download = not config.offline()
+    looked: list[str] = []
+
+    if mirror is not None:
+        if not mirror.is_dir():
+            looked.append(f"mirror DLUTILS_DATA_DIR={mirror}: not a directory")
+        for name in file.names:
+            candidate = mirror / name
+            if candidate.is_file():
+                digest = sha256_of(candidate)
+                if not file.accepts(digest):
+                    warnings.warn(
+                        f"{candidate} has sha256 {digest}, which is neither the origin's ({file.sha256}) nor a "
+                        "known mirror copy's; using it as a trusted mirror file (the parser still checks it).",
+                        stacklevel=2,
+                    )
+                return candidate
+            if mirror.is_dir():
+                looked.append(f"mirror: {candidate} (not found)")
+    else:
+        looked.append("mirror: DLUTILS_DATA_DIR is not set")
+
+    for name in file.names:
+        candidate = cache / name
+        if candidate.is_file():
+            digest = sha256_of(candidate)
+            if file.accepts(digest):
+                return candidate
+            raise DataError(
+                f"Checksum mismatch for {candidate}: sha256 {digest}, expected {file.sha256} (origin {file.url}).\n"
+                "The file was left in place. If it is a copy you trust, move it into your mirror directory "
+                "(DLUTILS_DATA_DIR); otherwise delete it and run again to download a fresh copy."
+            )
+        looked.append(f"cache: {candidate} (not found)")
+
+    target = cache / file.path
+    if not allow_download:
+        looked.append(f"download: {file.url} (skipped: DLUTILS_OFFLINE is set)")
+        raise DataError(_missing_message(file, looked, mirror, cache))
+    try:
+        return download(file.url, target, file.sha256, progress=progress)
+    except DataError as err:
+        looked.append(f"download: {file.url} ({err})")
+        raise DataError(_missing_message(file, looked, mirror, cache)) from err
+
+
+def _missing_message(file: RemoteFile, looked: list[str], mirror: Path | None, cache: Path) -> str:
+    places = "\n".join(f"  - {line}" for line in looked)
+    return f"Cannot find dataset file {file.path!r}. Looked in:\n{places}\n{_fix_hint(file, mirror, cache)}"
+
+
+def download(url: str, target: Path | str, sha256: str, *, progress: bool = True, timeout: float = 30) -> Path:
+    """Download ``url`` to ``target`` atomically, verifying its SHA-256; return ``target``.
+
+    The bytes go to a temporary file beside ``target``, which is renamed into place only once the
+    size and checksum are right; on any failure the temporary file is removed and ``target`` is
+    untouched. Raises :class:`DataError` with the reason.
+    """
+    from tqdm import tqdm
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        try:
+            response = urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 (http, https, file)
+        except urllib.error.HTTPError as err:
+            raise DataError(f"HTTP {err.code} {err.reason} from {url}") from err
+        except (urllib.error.URLError, OSError) as err:
+            raise DataError(f"cannot reach {url}: {getattr(err, 'reason', err)}") from err
+        with response, os.fdopen(fd, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            digest = hashlib.sha256()
+            received = 0
+            with tqdm(
+                total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                desc=f"Downloading {target.name}", disable=not progress, leave=False,
+            ) as bar:  # fmt: skip
+                while True:
+                    try:
+                        block = response.read(1 << 16)
+                    except (OSError, ValueError) as err:  # connection reset, http.client.IncompleteRead
+                        raise DataError(f"download of {url} broke off after {received} bytes: {err}") from err
+                    if not block:
+                        break
+                    out.write(block)
+                    digest.update(block)
+                    received += len(block)
+                    bar.update(len(block))
+        if total is not None and received != total:
+            raise DataError(f"download of {url} is truncated: {received} of {total} bytes")
+        if digest.hexdigest() != sha256:
+            raise DataError(
+                f"checksum mismatch for {url}: got sha256 {digest.hexdigest()}, expected {sha256} "
+                "(the server sent a different or damaged file)"
+            )
+        os.replace(tmp, target)
+        return target
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        tmp.unlink(missing_ok=True)
+
+
+def _files(name: str) -> tuple[RemoteFile, ...]:
+    return REGISTRY[name].files
+
+
+def _parse_error(path: Path, file: RemoteFile, err: Exception) -> DataError:
+    return DataError(
+        f"Cannot parse {path} as {file.path}: {type(err).__name__}: {err}.\n"
+        f"The file is truncated or not the expected format. Fix: replace it with a fresh copy of "
+        f"{file.url} (sha256 {file.sha256})."
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Archives
+
+
+def safe_extract_tar(
+    archive: Path | str, dest: Path | str, keep: Callable[[str], bool] = lambda name: True
+) -> list[Path]:
+    """Extract the regular files of a tar archive whose names pass ``keep`` into ``dest``.
+
+    Every member is checked first: absolute names, ``..`` components, links and device files raise
+    :class:`DataError` and nothing is written. Returns the extracted paths.
+    """
+    archive, dest = Path(archive), Path(dest)
+    root = dest.resolve()
+    written: list[Path] = []
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for m in members:
+                target = (root / m.name).resolve()
+                if PurePosixPath(m.name).is_absolute() or ".." in PurePosixPath(m.name).parts or not (
+                    target == root or root in target.parents
+                ):
+                    raise DataError(f"Unsafe archive {archive}: member {m.name!r} would be written outside {dest}")
+                if not (m.isfile() or m.isdir()):
+                    raise DataError(f"Unsafe archive {archive}: member {m.name!r} is a link or special file")
+            for m in members:
+                if not m.isfile() or not keep(m.name):
+                    continue
+                target = root / m.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(m)
+                assert source is not None
+                with source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                written.append(target)
+    except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as err:
+        raise DataError(
+            f"Cannot read archive {archive}: {type(err).__name__}: {err}. The file is truncated or damaged; "
+            "replace it with a fresh copy."
+        ) from err
+    return written
+
+
+_IMDB_MEMBER = re.compile(r"^aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
+
+
+def _imdb_complete(directory: Path) -> bool:
+    return all(any((directory / s / c).glob("*.txt")) for s in ("train", "test") for c in ("pos", "neg"))
+
+
+def imdb_dir() -> Path:
+    """Directory ``aclImdb/`` with ``{train,test}/{pos,neg}/<id>_<rating>.txt``, extracting once if needed.
+
+    Uses an extracted copy in the mirror or cache when there is one; otherwise extracts the archive
+    (origin ``aclImdb_v1.tar.gz`` or the mirror's labeled subset) safely into the cache, into a
+    temporary folder first so that an interrupted run leaves no half-extracted directory.
+    """
+    mirror, cache = config.data_dir(), config.cache_dir()
+    for base in (mirror, cache):
+        if base is not None and (base / "aclImdb").is_dir():
+            if _imdb_complete(base / "aclImdb"):
+                return base / "aclImdb"
+            raise DataError(
+                f"{base / 'aclImdb'} exists but lacks train/test × pos/neg review files. It was left in place: "
+                "complete it, or remove it so that the archive is extracted again."
+            )
+    (file,) = _files("imdb_reviews")
+    archive = locate(file)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".aclImdb.", dir=cache))
+    try:
+        written = safe_extract_tar(archive, tmp, keep=lambda name: bool(_IMDB_MEMBER.match(name)))
+        if not written or not _imdb_complete(tmp / "aclImdb"):
+            raise DataError(f"{archive} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews")
+        os.replace(tmp / "aclImdb", cache / "aclImdb")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cache / "aclImdb"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loaders
+
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def load_mnist() -> tuple[Split, Split]:
+    """MNIST digits as ``(x_train, y_train), (x_test, y_test)``: uint8 images (N, 28, 28), uint8 labels."""
+    (file,) = _files("mnist")
+    path = locate(file)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise _parse_error(path, file, err) from err
+    _check_images(path, file, arrays["x_train"], arrays["y_train"])
+    _check_images(path, file, arrays["x_test"], arrays["y_test"])
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def _check_images(path: Path, file: RemoteFile, x: np.ndarray, y: np.ndarray) -> None:
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+        raise _parse_error(path, file, ValueError(f"unexpected shapes images {x.shape}, labels {y.shape}"))
+
+
+def _read_idx(path: Path, file: RemoteFile, magic: int, ndim: int) -> np.ndarray:
+    """Read a gzipped IDX file (the format of MNIST and Fashion-MNIST)."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+        header = np.frombuffer(raw[:4], dtype=">u4")[0] if len(raw) >= 4 else None
+        if header != magic:
+            raise ValueError(f"IDX magic number is {header}, expected {magic}")
+        dims = np.frombuffer(raw[4 : 4 + 4 * ndim], dtype=">u4").astype(int)
+        if len(dims) != ndim:
+            raise ValueError("IDX header is cut short")
+        data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+        if data.size != int(np.prod(dims)):
+            raise ValueError(f"IDX body has {data.size} bytes, header says {int(np.prod(dims))}")
+        return data.reshape(dims)
+    except (OSError, EOFError, ValueError) as err:
+        raise _parse_error(path, file, err) from err
+
+
+def load_fashion_mnist() -> tuple[Split, Split]:
+    """Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``; class names in ``FASHION_MNIST_CLASSES``."""
+    f_xtr, f_ytr, f_xte, f_yte = _files("fashion_mnist")
+    x_train = _read_idx(locate(f_xtr), f_xtr, 2051, 3)
+    y_train = _read_idx(locate(f_ytr), f_ytr, 2049, 1)
+    x_test = _read_idx(locate(f_xte), f_xte, 2051, 3)
+    y_test = _read_idx(locate(f_yte), f_yte, 2049, 1)
+    for x, y, f in ((x_train, y_train, f_ytr), (x_test, y_test, f_yte)):
+        if len(x) != len(y):
+            raise DataError(f"{f.path}: {len(y)} labels for {len(x)} images")
+    return (x_train, y_train), (x_test, y_test)
+
+
+def load_imdb_reviews() -> tuple[Split, Split]:
+    """The IMDB reviews as raw text: ``(texts_train, y_train), (texts_test, y_test)``.
+
+    Texts are a NumPy array of ``str`` (as written, ``<br />`` included); labels are 1 for positive
+    (rating ≥ 7) and 0 for negative (≤ 4). 25,000 reviews per split, ordered neg then pos by file id.
+    """
+    root = imdb_dir()
+
+    def read(split: str) -> Split:
+        texts, labels = [], []
+        for label, folder in ((0, "neg"), (1, "pos")):
+            files = sorted((root / split / folder).glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
+            for p in files:
+                texts.append(p.read_text(encoding="utf-8"))
+                labels.append(label)
+        return np.array(texts, dtype=object), np.array(labels, dtype=np.int64)
+
+    return read("train"), read("test")
+
+
+_TITANIC_COLUMNS = [
+    "PassengerId", "Survived", "Pclass", "Name", "Sex", "Age", "SibSp", "Parch", "Ticket", "Fare", "Cabin", "Embarked",
+]  # fmt: skip
+
+
+def _read_csv(file: RemoteFile, required: list[str], **kwargs: object) -> pd.DataFrame:
+    path = locate(file)
+    try:
+        df = pd.read_csv(path, **kwargs)  # type: ignore[arg-type]
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise _parse_error(path, file, err) from err
+    missing = [c for c in required if c not in df.columns]
+    if missing or df.empty:
+        raise _parse_error(path, file, ValueError(f"missing columns {missing}" if missing else "no rows"))
+    return df
+
+
+def load_titanic(split: str = "train") -> pd.DataFrame:
+    """The Kaggle Titanic passengers as a DataFrame: ``split="train"`` (891 rows, with ``Survived``)
+    or ``"test"`` (418 rows, without labels)."""
+    files = {f.path.split("/")[-1].removesuffix(".csv"): f for f in _files("titanic")}
+    if split not in files:
+        raise ValueError(f"split must be one of {sorted(files)}, not {split!r}")
+    required = [c for c in _TITANIC_COLUMNS if split == "train" or c != "Survived"]
+    return _read_csv(files[split], required)
+
+
+def load_beijing_pm25() -> pd.DataFrame:
+    """Beijing PM2.5 hourly readings 2010–2014 with a DatetimeIndex (43,824 rows; ``pm2.5`` has NaNs).
+
+    Columns: ``pm2.5`` (µg/m³), ``DEWP`` dew point (°C), ``TEMP`` (°C), ``PRES`` (hPa), ``cbwd`` combined
+    wind direction (NE, NW, SE, cv = calm/variable), ``Iws`` cumulated wind speed (m/s), ``Is``/``Ir``
+    cumulated hours of snow/rain.
+    """
+    (file,) = _files("beijing_pm25")
+    cols = ["year", "month", "day", "hour", "pm2.5", "DEWP", "TEMP", "PRES", "cbwd", "Iws", "Is", "Ir"]
+    df = _read_csv(file, cols)
+    df.index = pd.to_datetime(df[["year", "month", "day", "hour"]])
+    df.index.name = "time"
+    return df.drop(columns=["No", "year", "month", "day", "hour"], errors="ignore")
+
+
+def load_melbourne_temperatures() -> pd.Series:
+    """Daily minimum temperature (°C) in Melbourne, 1981–1990, as a Series indexed by date (3,650 days)."""
+    (file,) = _files("melbourne_temperatures")
+    df = _read_csv(file, ["Date", "Temp"])
+    try:
+        index = pd.to_datetime(df["Date"], format="%Y-%m-%d")
+        values = pd.to_numeric(df["Temp"])
+    except (ValueError, TypeError) as err:
+        raise _parse_error(locate(file), file, err) from err
+    return pd.Series(values.to_numpy(), index=pd.DatetimeIndex(index, name="date"), name="temp")
+
+
+def load(name: str) -> object:
+    """Load a dataset by registry name, e.g. ``load("titanic")``."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
+    return REGISTRY[name].loader()
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+_TFK = "https://storage.googleapis.com/tensorflow/tf-keras-datasets"
+
+REGISTRY: dict[str, Dataset] = {  # name -> files (origin URL, path, SHA-256), source, parser
+    "mnist": Dataset(
+        "mnist",
+        (
+            RemoteFile(
+                "mnist.npz",
+                f"{_TFK}/mnist.npz",
+                "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+                known_sha256={
+                    "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64": "offline mirror: "
+                    "same arrays in a different zip container",
+                },
+            ),
+        ),
+        "MNIST (LeCun, Cortes, Burges), CC BY-SA 3.0",
+        load_mnist,
+    ),
+    "fashion_mnist": Dataset(
+        "fashion_mnist",
+        tuple(
+            RemoteFile(f"fashion-mnist/{name}", f"{_TFK}/{name}", digest)
+            for name, digest in [
+                ("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+                ("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+                ("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+                ("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+            ]
+        ),
+        "Fashion-MNIST (Xiao, Rasul, Vollgraf; Zalando), MIT",
+        load_fashion_mnist,
+    ),
+    "imdb_reviews": Dataset(
+        "imdb_reviews",
+        (
+            RemoteFile(
+                "aclImdb_v1.tar.gz",
+                "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+                "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+                alt_names=("aclImdb_v1_labeled.tar.gz",),
+                known_sha256={
+                    "fc132c2a23a4d23eec474b518907765dbc9c59e648c1e57ac8010670238ed697": "offline mirror: the "
+                    "labeled part of the origin archive (no train/unsup, no *Bow.feat)",
+                },
+            ),
+        ),
+        "Large Movie Review Dataset v1.0 (Maas et al., ACL 2011)",
+        load_imdb_reviews,
+    ),
+    "titanic": Dataset(
+        "titanic",
+        tuple(
+            RemoteFile(
+                f"titanic/{name}",
+                f"https://raw.githubusercontent.com/minsuk-heo/kaggle-titanic/master/input/{name}",
+                digest,
+            )
+            for name, digest in [
+                ("train.csv", "7d118fef8b6ccf7f81111877bc388536f7b1e498a655e3d649d19aaa010e9f6f"),
+                ("test.csv", "56023b9948236f3c7a1c9448fcf418b283e109ef177fa8c7e069158dd7dd52b2"),
+            ]
+        ),
+        "Kaggle 'Titanic: Machine Learning from Disaster' (public copy of the competition files)",
+        load_titanic,
+    ),
+    "beijing_pm25": Dataset(
+        "beijing_pm25",
+        (
+            RemoteFile(
+                "PRSA_data_2010.1.1-2014.12.31.csv",
+                "https://archive.ics.uci.edu/ml/machine-learning-databases/00381/PRSA_data_2010.1.1-2014.12.31.csv",
+                "4127f868775e31b3956522adc0ec75af8937dde6a3896e8beed3a376c6d27f1c",
+            ),
+        ),
+        "Beijing PM2.5 (UCI 381, Liang et al. 2015), CC BY 4.0",
+        load_beijing_pm25,
+    ),
+    "melbourne_temperatures": Dataset(
+        "melbourne_temperatures",
+        (
+            RemoteFile(
+                "daily-min-temperatures.csv",
+                "https://raw.githubusercontent.com/jbrownlee/Datasets/master/daily-min-temperatures.csv",
+                "8b9de63ed6789492bf497625e7f9beb96a63d367b4b0a21754006f749fa5e5da",
+            ),
+        ),
+        "Melbourne daily minimum temperatures 1981-1990 (Australian Bureau of Meteorology, via TSDL)",
+        load_melbourne_temperatures,
+    ),
+}
