@@ -181,7 +181,7 @@ def locate(
 
     target = cache / file.path
     if not allow_download:
-        looked.append(f"download: {file.url} (skipped: DLUTILS_OFFLINE is set)")
+        looked.append(f"download: {file.url} (skipped: downloads are off, DLUTILS_OFFLINE=1)")
         raise DataError(_missing_message(file, looked, mirror, cache))
     try:
         return download(file.url, target, file.sha256, progress=progress)

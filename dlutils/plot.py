@@ -1,8 +1,10 @@
 """Plots every notebook needs. Each function draws a new figure and returns its ``Figure``.
 
-End the notebook line with ``;`` so that Jupyter shows the picture once::
+End the cell with ``plt.show()`` so that Jupyter shows the picture once (a trailing ``;`` is not enough
+under ``pytest --nbval``, which executes cells without storing history, where IPython ignores the ``;``)::
 
-    du.plot.learning_curves(history);
+    du.plot.learning_curves(history)
+    plt.show()
 """
 
 from __future__ import annotations

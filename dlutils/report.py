@@ -43,6 +43,13 @@ def _plain(value: object) -> object:
     raise TypeError(f"cannot store a metric of type {type(value).__name__}: {value!r}")
 
 
+def _format(value: object) -> str:
+    """Four decimals for ordinary floats, scientific notation for tiny ones (e.g. a gradient error)."""
+    if isinstance(value, float):
+        return f"{value:.2e}" if value != 0 and abs(value) < 1e-3 else f"{value:.4f}"
+    return str(value)
+
+
 def report(notebook: str, **metrics: object) -> Path | None:
     """Print ``metrics`` as a table; in the full profile, write ``results/<notebook>.json`` and return its path.
 
@@ -56,7 +63,7 @@ def report(notebook: str, **metrics: object) -> Path | None:
     width = max(len(k) for k in values)
     print(f"{'metric':<{width}}  value")
     for k, v in values.items():
-        shown = f"{v:.4f}" if isinstance(v, float) else str(v)
+        shown = _format(v)
         print(f"{k:<{width}}  {shown}")
     if config.is_quick():
         return None
