@@ -84,5 +84,6 @@ def report(notebook: str, **metrics: object) -> Path | None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(record, f, indent=2)
         f.write("\n")
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
     os.replace(tmp, target)
     return target

@@ -94,6 +94,7 @@ def test_report_writes_only_in_full_profile(monkeypatch, tmp_path, capsys):
     assert record["profile"] == "full" and record["seconds"] >= 0
     assert set(record) == {"notebook", "profile", "metrics", "seconds", "versions", "device", "date"}
     assert record["versions"]["keras"]
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 def test_report_rejects_bad_input(monkeypatch, tmp_path):
