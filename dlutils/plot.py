@@ -73,7 +73,9 @@ def image_grid(
             raise ValueError(f"{len(seq)} {name} for {n} images")
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
+    # Constrained layout keeps each tile's label clear of the row above (tight_layout let the
+    # square images of one row cover the titles of the next).
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False, layout="constrained")
 
     def name_of(v: Any) -> str:
         return class_names[int(v)] if class_names is not None else str(v)
@@ -94,7 +96,6 @@ def image_grid(
             ax.set_title(text, fontsize=8, color=color)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
