@@ -13,8 +13,9 @@ version sub-directories, as TF Serving expects: the highest version is served) u
 
 The same paths and JSON bodies as TF Serving (also ``/v1/models/{name}/versions/{v}…``), so a client written for
 one works unchanged against the other. Bad input never crashes the server: malformed JSON, a missing key, a wrong
-shape or dtype and an empty batch are answered with HTTP 400 and ``{"error": "…"}``, an over-size body with 413,
-an unknown model with 404. Each request is logged as one JSON line.
+shape or dtype, an empty batch, a non-finite number (``NaN``, ``Infinity``, ``1e999``, or a value that overflows the
+input's dtype) and nesting deeper than the input's rank (even 200,000 levels) are answered with HTTP 400 and
+``{"error": "…"}``, an over-size body with 413, an unknown model with 404. Each request is logged as one JSON line.
 """
 
 from __future__ import annotations
@@ -45,6 +46,20 @@ _DT_NAMES = {  # NumPy dtype -> TF Serving's DataType enum name
     "float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF", "int32": "DT_INT32", "int64": "DT_INT64",
     "int8": "DT_INT8", "uint8": "DT_UINT8", "int16": "DT_INT16", "bool": "DT_BOOL", "object": "DT_STRING",
 }  # fmt: skip
+
+
+def _reject_constant(name: str) -> float:
+    """``json.loads`` hook for the non-standard constants ``NaN``, ``Infinity`` and ``-Infinity``."""
+    raise RequestError(f"{name} is not valid model input: numbers must be finite (and JSON has no {name})")
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """Depth of nested lists along the first elements, counted up to ``limit + 1`` (a cheap, iterative check)."""
+    depth = 0
+    while isinstance(value, list) and depth <= limit:
+        depth += 1
+        value = value[0] if value else None
+    return depth
 
 
 class RequestError(ValueError):
@@ -135,9 +150,12 @@ class ServedModel:
 
     def _to_array(self, name: str, value: Any) -> np.ndarray:
         info = self.inputs[name]
+        rank = len(info.shape)
+        if _nesting_depth(value, rank) > rank:
+            raise RequestError(f"input {name!r}: nested deeper than the signature's rank {rank} (a shape error)")
         try:
             array = np.asarray(value)
-        except ValueError as err:  # ragged nested lists
+        except (ValueError, OverflowError) as err:  # ragged nested lists
             raise RequestError(f"input {name!r}: not a rectangular array ({err})") from err
         if array.dtype == object:
             raise RequestError(f"input {name!r}: not a rectangular array of numbers")
@@ -155,7 +173,18 @@ class ServedModel:
         if array.ndim != len(expected) or any(e is not None and e != a for e, a in zip(expected, array.shape, strict=False)):
             shown = "[" + ", ".join("-1" if e is None else str(e) for e in expected) + "]"
             raise RequestError(f"input {name!r}: shape {list(array.shape)} does not match the signature's {shown}")
-        return array.astype(info.dtype)
+        if info.dtype.kind in "iu" and array.dtype != info.dtype:
+            limits = np.iinfo(info.dtype)
+            if array.min() < limits.min or array.max() > limits.max:
+                raise RequestError(f"input {name!r}: values outside the range of {info.dtype.name}")
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = array.astype(info.dtype)
+        if cast.dtype.kind == "f" and not np.isfinite(cast).all():
+            bad = "NaN" if np.isnan(cast).any() else "infinite"
+            raise RequestError(
+                f"input {name!r}: {bad} values (or numbers too large for {info.dtype.name}) are not valid model input"
+            )
+        return cast
 
     def predict(self, body: Any) -> dict[str, Any]:
         """Answer a TF Serving predict request body (already parsed JSON)."""
@@ -193,8 +222,13 @@ class ServedModel:
         sizes = {len(a) for a in feeds.values()}
         if len(sizes) != 1:
             raise RequestError(f"inputs have different batch sizes {sorted(sizes)}")
-        results = self._fn(**{k: tf.constant(v) for k, v in feeds.items()})
-        outputs = {k: v.numpy().tolist() for k, v in results.items()}
+        results = {k: v.numpy() for k, v in self._fn(**{k: tf.constant(v) for k, v in feeds.items()}).items()}
+        for k, v in results.items():
+            if v.dtype.kind == "f" and not np.isfinite(v).all():  # JSON cannot carry it; a 200 would hide it
+                raise RequestError(
+                    f"the model's output {k!r} is not finite for this input (values far outside the training range?)"
+                )
+        outputs = {k: v.tolist() for k, v in results.items()}
         single = len(outputs) == 1
         if "instances" in body:
             if single:
@@ -266,16 +300,20 @@ def create_app(models: dict[str, ServedModel], max_body_bytes: int = DEFAULT_MAX
             declared = request.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
                 raise RequestError(f"request body of {declared} bytes exceeds the limit of {max_body_bytes}", 413)
-            raw = b""
+            raw = bytearray()  # `bytes +=` would copy the whole body for every chunk
             async for chunk in request.stream():
                 raw += chunk
                 if len(raw) > max_body_bytes:
                     raise RequestError(f"request body exceeds the limit of {max_body_bytes} bytes", 413)
             model = find(name, version)
             try:
-                body = json.loads(raw)
+                body = json.loads(raw, parse_constant=_reject_constant)
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise RequestError(f"JSON Parse error: {err}") from err
+            except RecursionError as err:  # e.g. 200,000 nested '[': deeper than any input's rank
+                raise RequestError(
+                    "JSON Parse error: nested too deeply (deeper than any input's rank, a shape error)"
+                ) from err
             result = await run_in_threadpool(model.predict, body)
             extra["batch"] = len(next(iter(result.values())))
             return answer(name, "predict", started, 200, result, extra)

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import tarfile
 import warnings
 from pathlib import Path
@@ -353,3 +354,138 @@ def test_real_mirror_imdb():
     (x, y), (xt, yt) = data.load_imdb_reviews()
     assert len(x) == len(xt) == 25000 and y.sum() == yt.sum() == 12500
     assert sum("<br />" in t for t in x) + sum("<br />" in t for t in xt) == 29200
+
+
+# --- damaged files: every decompression or parse failure is a DataError naming the file and the fix -----
+
+
+def flipped(path: Path, position: int, good: bytes) -> None:
+    damaged = bytearray(good)
+    damaged[position] ^= 0x55
+    path.write_bytes(bytes(damaged))
+
+
+def assert_damage_is_data_error(path: Path, load, *, positions=None, cleanup=lambda: None) -> list[DataError]:
+    """Flip one byte at each position in turn: the loader either still works (a harmless byte, e.g. a gzip
+    timestamp) or raises a DataError that names the file and the fix; never a raw zlib.error or the like."""
+    good = path.read_bytes()
+    errors = []
+    for position in positions or range(0, len(good), max(1, len(good) // 60)):
+        flipped(path, position, good)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the damaged mirror file's unknown checksum
+                load()
+        except DataError as err:
+            assert str(path) in str(err) and "Fix:" in str(err), str(err)
+            errors.append(err)
+        finally:
+            cleanup()
+    path.write_bytes(good)
+    assert errors, "no damage was detected at all"
+    return errors
+
+
+def test_flipped_byte_in_fashion_mnist_gz_is_a_data_error(dirs, monkeypatch):
+    """The reported case: one flipped byte in the deflate stream gave a raw zlib.error ('invalid code lengths')."""
+    import zlib
+
+    mirror, _ = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    write_fashion(mirror, n=40)
+    path = mirror / "fashion-mnist/train-images-idx3-ubyte.gz"
+    images = (np.arange(40 * 784).reshape(40, 28, 28) // 97 % 7).astype(np.uint8)  # compressible: Huffman blocks
+    path.write_bytes(idx_bytes(images, 2051))
+    size = path.stat().st_size
+    errors = assert_damage_is_data_error(path, data.load_fashion_mnist, positions=range(10, size - 8))
+    assert any(isinstance(e.__cause__, zlib.error) for e in errors)
+    assert all("fetch fashion_mnist" in str(e) and "damaged" in str(e) for e in errors)
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["npz-deflate", "npz-stored"])
+def test_damaged_mnist_npz_is_a_data_error(dirs, monkeypatch, compressed):
+    mirror, _ = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    z = (np.arange(6 * 784).reshape(6, 28, 28) // 31 % 5).astype(np.uint8)
+    save = np.savez_compressed if compressed else np.savez
+    save(mirror / "mnist.npz", x_train=z, y_train=np.arange(6, dtype=np.uint8), x_test=z[:2], y_test=np.arange(2, dtype=np.uint8))
+    errors = assert_damage_is_data_error(mirror / "mnist.npz", data.load_mnist)
+    causes = {type(e.__cause__).__name__ for e in errors}
+    assert "BadZipFile" in causes  # zip container damage (CRC, headers) …
+    assert causes - {"BadZipFile"}  # … and others: zlib.error, a bad .npy header (ValueError, TokenError), …
+
+
+def test_not_a_zip_at_all(dirs, monkeypatch):
+    mirror, _ = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    (mirror / "mnist.npz").write_bytes(b"<html>a captive portal's login page</html>")
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="Cannot parse .*mnist.npz") as err:
+        data.load_mnist()
+    assert "Fix:" in str(err.value)
+
+
+def test_damaged_imdb_tar_gz_is_a_data_error(dirs, monkeypatch):
+    mirror, cache = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    archive = make_tar(mirror / "aclImdb_v1.tar.gz", imdb_members())
+
+    def cleanup():
+        shutil.rmtree(cache / "aclImdb", ignore_errors=True)
+
+    errors = assert_damage_is_data_error(archive, data.load_imdb_reviews, cleanup=cleanup)
+    assert all("fetch imdb_reviews" in str(e) for e in errors)
+    assert [p.name for p in cache.iterdir()] == []  # no half-extracted folder left behind
+
+
+def test_damaged_csv_files_are_data_errors(dirs, monkeypatch):
+    mirror, _ = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    (mirror / "titanic").mkdir()
+    header = ",".join(data._TITANIC_COLUMNS)
+    good = f'{header}\n1,0,3,"Braund, Mr. Owen Harris",male,22,1,0,A/5 21171,7.25,,S\n'.encode()
+    (mirror / "titanic/train.csv").write_bytes(good.replace(b"Owen", b"Ow\xffn"))  # invalid UTF-8
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="UnicodeDecodeError") as err:
+        data.load_titanic()
+    assert str(mirror / "titanic/train.csv") in str(err.value) and "fetch titanic" in str(err.value)
+
+    pm = "No,year,month,day,hour,pm2.5,DEWP,TEMP,PRES,cbwd,Iws,Is,Ir\n1,2010,1,1,0,NA,-21,-11,1021,NW,1.79,0,0\n"
+    path = mirror / "PRSA_data_2010.1.1-2014.12.31.csv"
+    path.write_text(pm)
+    with pytest.warns(UserWarning):
+        assert len(data.load_beijing_pm25()) == 1
+    path.write_text(pm.replace(",2010,", ",2O10,"))  # one damaged digit: the date cannot be assembled
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="Cannot parse .*PRSA") as err:
+        data.load_beijing_pm25()
+    assert "Fix:" in str(err.value)
+
+    path = mirror / "daily-min-temperatures.csv"
+    path.write_bytes(b'"Date","Temp"\n"1981-01-01",20.7\n"1981-0\x11-02",17.9\n')
+    with pytest.warns(UserWarning), pytest.raises(DataError, match="daily-min-temperatures.csv"):
+        data.load_melbourne_temperatures()
+
+
+# --- a missing dataset names all its missing files in one error ---------------------------------
+
+
+def test_missing_dataset_names_all_its_files_in_one_error(dirs, monkeypatch):
+    mirror, cache = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    with pytest.raises(DataError) as err:
+        data.load_fashion_mnist()
+    message = str(err.value)
+    for file in data.REGISTRY["fashion_mnist"].files:
+        assert file.path in message and file.url in message and str(mirror / file.path) in message
+    assert "4 of its 4 files" in message and "fetch fashion_mnist --to" in message and "Fix:" in message
+
+
+def test_missing_titanic_split_also_names_the_other_missing_split(dirs, monkeypatch):
+    mirror, _ = dirs
+    monkeypatch.setenv("DLUTILS_OFFLINE", "1")
+    with pytest.raises(DataError) as err:
+        data.load_titanic("train")
+    assert "titanic/train.csv" in str(err.value) and "also missing" in str(err.value) and "titanic/test.csv" in str(err.value)
+    (mirror / "titanic").mkdir()
+    header = ",".join(c for c in data._TITANIC_COLUMNS if c != "Survived")
+    (mirror / "titanic/test.csv").write_text(f'{header}\n892,3,"Kelly, Mr. James",male,34.5,0,0,330911,7.8292,,Q\n')
+    with pytest.warns(UserWarning):
+        assert len(data.load_titanic("test")) == 1  # a present split loads although the other is missing

@@ -44,7 +44,7 @@ def server(exported, tmp_path_factory):
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "dlutils.serving", "--model", str(base), "--name", "iris", "--port", str(port),
-         "--max-body-bytes", "100000"],
+         "--max-body-bytes", "1000000"],
         stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -130,9 +130,37 @@ def test_bad_input_is_a_400_with_an_error_and_the_server_lives(server, body, fra
     assert requests.get(f"{url}/v1/models/iris", timeout=5).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b'{"instances": [[NaN, 1.0, 2.0, 3.0]]}', "NaN is not valid model input"),
+        (b'{"instances": [[Infinity, 1.0, 2.0, 3.0]]}', "Infinity is not valid model input"),
+        (b'{"instances": [[1.0, -Infinity, 2.0, 3.0]]}', "-Infinity is not valid model input"),
+        (b'{"instances": [[1e999, 1.0, 2.0, 3.0]]}', "infinite values"),
+        (b'{"inputs": [[1.0, 2.0, 3.0, -1e999]]}', "infinite values"),
+        (b'{"instances": [[1e300, 1.0, 2.0, 3.0]]}', "too large for float32"),  # finite JSON, inf as float32
+        (b'{"instances": [[3e38, 3e38, 3e38, 3e38]]}', "not finite for this input"),  # finite in, inf/NaN out
+        (b'{"instances": [[[1.0], 2.0, 3.0, 4.0]]}', "nested deeper than the signature's rank 2"),
+        (b'{"instances": ' + b"[" * 1000 + b"1" + b"]" * 1000 + b"}", "nested"),
+        (b'{"instances": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", "nested too deeply"),
+        (b"[" * 200_000, "nested too deeply"),  # and unterminated
+    ],
+    ids=["NaN", "Infinity", "-Infinity", "1e999", "-1e999-columnar", "float32-overflow", "output-overflow",
+         "rank-3", "depth-1000", "depth-200000", "depth-200000-open"],
+)
+def test_non_finite_numbers_and_deep_nesting_are_400_and_the_server_lives(server, body, fragment):
+    url, proc, _ = server
+    response = predict(url, body)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]
+    assert proc.poll() is None
+    ok = predict(url, {"instances": X.tolist()})
+    assert ok.status_code == 200 and np.isfinite(ok.json()["predictions"]).all()
+
+
 def test_oversize_body_is_413(server):
     url, _, _ = server
-    big = {"instances": np.zeros((5000, 4)).tolist()}  # > 100,000 bytes of JSON
+    big = {"instances": np.zeros((60000, 4)).tolist()}  # > 1,000,000 bytes of JSON
     response = predict(url, big)
     assert response.status_code == 413
     assert "exceeds the limit" in response.json()["error"]

@@ -9,8 +9,12 @@ Where a file is looked for, in order:
    rename) and verified against the pinned SHA-256 of the origin file.
 
 Anything that goes wrong raises one :class:`DataError` that names the file, every place looked and
-the fix. Nothing a user placed is ever deleted: a cached file with a wrong checksum is reported, not
-removed (unlike ``keras.utils.get_file``).
+the fix; when several files of a dataset are missing, one error names them all. A file that cannot be
+decompressed or parsed (damaged gzip/zip/tar/npz/CSV) is a :class:`DataError` too, never a raw
+``zlib.error``. Nothing a user placed is ever deleted: a cached file with a wrong checksum is reported,
+not removed (unlike ``keras.utils.get_file``).
+
+``python -m dlutils.data list|verify|fetch`` lists, checks and builds a mirror (see ``dlutils/data/cli.py``).
 
 >>> (x_train, y_train), (x_test, y_test) = load_mnist()  # doctest: +SKIP
 >>> df = load_titanic()  # doctest: +SKIP
@@ -18,17 +22,22 @@ removed (unlike ``keras.utils.get_file``).
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import lzma
 import os
 import re
 import shutil
+import struct
 import tarfile
 import tempfile
+import tokenize
 import urllib.error
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -36,14 +45,16 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from . import config
+from .. import config
 
 __all__ = [
     "DataError",
+    "MissingFileError",
     "RemoteFile",
     "Dataset",
     "REGISTRY",
     "locate",
+    "find_local",
     "download",
     "sha256_of",
     "safe_extract_tar",
@@ -60,6 +71,24 @@ __all__ = [
 
 class DataError(RuntimeError):
     """A dataset file is missing, failed to download, has the wrong checksum or cannot be parsed."""
+
+
+class MissingFileError(DataError):
+    """A dataset file was found nowhere (and could not be downloaded); ``looked`` lists every place tried."""
+
+    def __init__(self, message: str, file: RemoteFile, looked: list[str]) -> None:
+        super().__init__(message)
+        self.file = file
+        self.looked = looked
+
+
+# What decompressing or parsing a damaged file can raise: zlib/gzip/zip/tar/xz containers, NumPy's .npy
+# header (parsed with tokenize/ast), CSV readers. UnicodeDecodeError and pandas' errors are ValueErrors,
+# gzip.BadGzipFile an OSError; zipfile raises RuntimeError/NotImplementedError for a flipped flag byte.
+_PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, EOFError, ValueError, KeyError, IndexError, TypeError, RuntimeError, struct.error, zlib.error,
+    zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, csv.Error, tokenize.TokenError, SyntaxError,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -121,11 +150,35 @@ def _fix_hint(file: RemoteFile, mirror: Path | None, cache: Path) -> str:
     else:
         where = f"<folder>/{file.path} and set DLUTILS_DATA_DIR=<folder> (a local mirror)"
     also = f" (accepted names: {', '.join(file.names)})" if file.alt_names else ""
+    dataset = _dataset_of(file)
+    fetch = (
+        f" (`python -m dlutils.data fetch {dataset} --to <folder>` on a machine with internet does this)"
+        if dataset else ""
+    )
     return (
         f"Fix: on a machine with internet, download {file.url} (sha256 {file.sha256}) and put it at "
-        f"{where}, or at {cache / file.path} (the cache){also}; or, when online, unset DLUTILS_OFFLINE "
+        f"{where}{fetch}, or at {cache / file.path} (the cache){also}; or, when online, unset DLUTILS_OFFLINE "
         "so that dlutils downloads it."
     )
+
+
+def _dataset_of(file: RemoteFile) -> str | None:
+    """The registry name of the dataset that ``file`` belongs to, or None."""
+    for name, dataset in REGISTRY.items():
+        if file in dataset.files:
+            return name
+    return None
+
+
+def find_local(file: RemoteFile, base: Path | str | None) -> Path | None:
+    """The first of ``file``'s accepted names that exists as a file in ``base``, without checking it; or None."""
+    if base is None:
+        return None
+    for name in file.names:
+        candidate = Path(base) / name
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def locate(
@@ -182,12 +235,52 @@ def locate(
     target = cache / file.path
     if not allow_download:
         looked.append(f"download: {file.url} (skipped: downloads are off, DLUTILS_OFFLINE=1)")
-        raise DataError(_missing_message(file, looked, mirror, cache))
+        raise MissingFileError(_missing_message(file, looked, mirror, cache), file, looked)
     try:
         return download(file.url, target, file.sha256, progress=progress)
     except DataError as err:
         looked.append(f"download: {file.url} ({err})")
-        raise DataError(_missing_message(file, looked, mirror, cache)) from err
+        raise MissingFileError(_missing_message(file, looked, mirror, cache), file, looked) from err
+
+
+def _locate_dataset(name: str, needed: tuple[RemoteFile, ...] | None = None) -> list[Path]:
+    """Locate the ``needed`` files of dataset ``name`` (default: all); on failure raise one DataError that
+    names every missing or bad file of the dataset, not just the first (so one run tells the whole story)."""
+    files = REGISTRY[name].files
+    needed = files if needed is None else needed
+    paths: list[Path] = []
+    errors: list[DataError] = []
+    for file in needed:
+        try:
+            paths.append(locate(file))
+        except DataError as err:
+            errors.append(err)
+    if not errors:
+        return paths
+    mirror, cache = config.data_dir(), config.cache_dir()
+    others = [f for f in files if f not in needed and find_local(f, mirror) is None and find_local(f, cache) is None]
+    if len(errors) == 1 and not others:
+        raise errors[0]
+    missing = [e for e in errors if isinstance(e, MissingFileError)]
+    lines = [f"Dataset {name!r}: {len(errors) + len(others)} of its {len(files)} files are missing or bad."]
+    for err in errors:
+        if isinstance(err, MissingFileError):
+            lines.append(f"- missing {err.file.path!r} (origin {err.file.url}, sha256 {err.file.sha256}); looked in:")
+            lines += [f"    - {place}" for place in err.looked]
+        else:
+            lines.append(f"- {err}")
+    for f in others:
+        lines.append(f"- also missing (not needed for this call) {f.path!r} (origin {f.url}, sha256 {f.sha256})")
+    if missing or others:
+        where = f"{mirror} (your mirror, $DLUTILS_DATA_DIR)" if mirror is not None else "<folder>"
+        lines.append(
+            f"Fix: on a machine with internet run `python -m dlutils.data fetch {name} --to <folder>`, which "
+            f"downloads and verifies every file above, and copy the folder's contents to {where}"
+            f"{'' if mirror is not None else ' and set DLUTILS_DATA_DIR=<folder>'}; or download each file from "
+            f"its origin into the cache {cache} (same relative paths); or, when online, unset DLUTILS_OFFLINE so "
+            "that dlutils downloads them."
+        )
+    raise DataError("\n".join(lines)) from errors[0]
 
 
 def _missing_message(file: RemoteFile, looked: list[str], mirror: Path | None, cache: Path) -> str:
@@ -256,11 +349,14 @@ def _files(name: str) -> tuple[RemoteFile, ...]:
     return REGISTRY[name].files
 
 
-def _parse_error(path: Path, file: RemoteFile, err: Exception) -> DataError:
+def _parse_error(path: Path, file: RemoteFile, err: BaseException) -> DataError:
+    dataset = _dataset_of(file)
+    fetch = f", or `python -m dlutils.data fetch {dataset} --to <folder>` on a machine with internet" if dataset else ""
     return DataError(
         f"Cannot parse {path} as {file.path}: {type(err).__name__}: {err}.\n"
-        f"The file is truncated or not the expected format. Fix: replace it with a fresh copy of "
-        f"{file.url} (sha256 {file.sha256})."
+        f"The file is damaged, truncated or not the expected format. Fix: replace it with a fresh copy of "
+        f"{file.url} (sha256 {file.sha256}){fetch}; `python -m dlutils.data verify` checks every dataset file "
+        "of your mirror and cache."
     )
 
 
@@ -300,7 +396,9 @@ def safe_extract_tar(
                 with source, open(target, "wb") as out:
                     shutil.copyfileobj(source, out)
                 written.append(target)
-    except (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile) as err:
+    except DataError:
+        raise
+    except _PARSE_ERRORS as err:
         raise DataError(
             f"Cannot read archive {archive}: {type(err).__name__}: {err}. The file is truncated or damaged; "
             "replace it with a fresh copy."
@@ -332,13 +430,18 @@ def imdb_dir() -> Path:
                 "complete it, or remove it so that the archive is extracted again."
             )
     (file,) = _files("imdb_reviews")
-    archive = locate(file)
+    (archive,) = _locate_dataset("imdb_reviews")
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".aclImdb.", dir=cache))
     try:
-        written = safe_extract_tar(archive, tmp, keep=lambda name: bool(_IMDB_MEMBER.match(name)))
+        try:
+            written = safe_extract_tar(archive, tmp, keep=lambda name: bool(_IMDB_MEMBER.match(name)))
+        except DataError as err:
+            raise DataError(f"{err}\nFix: replace {archive} with a fresh copy of {file.url} (sha256 {file.sha256}), "
+                            "or run `python -m dlutils.data fetch imdb_reviews --to <folder>` on a machine with "
+                            "internet.") from err  # fmt: skip
         if not written or not _imdb_complete(tmp / "aclImdb"):
-            raise DataError(f"{archive} holds no aclImdb/{{train,test}}/{{pos,neg}}/*.txt reviews")
+            raise _parse_error(archive, file, ValueError("holds no aclImdb/{train,test}/{pos,neg}/*.txt reviews"))
         os.replace(tmp / "aclImdb", cache / "aclImdb")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -354,11 +457,11 @@ Split = tuple[np.ndarray, np.ndarray]
 def load_mnist() -> tuple[Split, Split]:
     """MNIST digits as ``(x_train, y_train), (x_test, y_test)``: uint8 images (N, 28, 28), uint8 labels."""
     (file,) = _files("mnist")
-    path = locate(file)
+    (path,) = _locate_dataset("mnist")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+    except _PARSE_ERRORS as err:
         raise _parse_error(path, file, err) from err
     _check_images(path, file, arrays["x_train"], arrays["y_train"])
     _check_images(path, file, arrays["x_test"], arrays["y_test"])
@@ -385,17 +488,18 @@ def _read_idx(path: Path, file: RemoteFile, magic: int, ndim: int) -> np.ndarray
         if data.size != int(np.prod(dims)):
             raise ValueError(f"IDX body has {data.size} bytes, header says {int(np.prod(dims))}")
         return data.reshape(dims)
-    except (OSError, EOFError, ValueError) as err:
+    except _PARSE_ERRORS as err:  # zlib.error for a flipped byte, BadGzipFile/EOFError for a cut one, …
         raise _parse_error(path, file, err) from err
 
 
 def load_fashion_mnist() -> tuple[Split, Split]:
     """Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``; class names in ``FASHION_MNIST_CLASSES``."""
     f_xtr, f_ytr, f_xte, f_yte = _files("fashion_mnist")
-    x_train = _read_idx(locate(f_xtr), f_xtr, 2051, 3)
-    y_train = _read_idx(locate(f_ytr), f_ytr, 2049, 1)
-    x_test = _read_idx(locate(f_xte), f_xte, 2051, 3)
-    y_test = _read_idx(locate(f_yte), f_yte, 2049, 1)
+    p_xtr, p_ytr, p_xte, p_yte = _locate_dataset("fashion_mnist")  # one error naming every missing file
+    x_train = _read_idx(p_xtr, f_xtr, 2051, 3)
+    y_train = _read_idx(p_ytr, f_ytr, 2049, 1)
+    x_test = _read_idx(p_xte, f_xte, 2051, 3)
+    y_test = _read_idx(p_yte, f_yte, 2049, 1)
     for x, y, f in ((x_train, y_train, f_ytr), (x_test, y_test, f_yte)):
         if len(x) != len(y):
             raise DataError(f"{f.path}: {len(y)} labels for {len(x)} images")
@@ -415,7 +519,13 @@ def load_imdb_reviews() -> tuple[Split, Split]:
         for label, folder in ((0, "neg"), (1, "pos")):
             files = sorted((root / split / folder).glob("*.txt"), key=lambda p: int(p.stem.split("_")[0]))
             for p in files:
-                texts.append(p.read_text(encoding="utf-8"))
+                try:
+                    texts.append(p.read_text(encoding="utf-8"))
+                except (OSError, UnicodeDecodeError) as err:
+                    raise DataError(
+                        f"Cannot read review {p}: {type(err).__name__}: {err}. Fix: replace the extracted folder "
+                        f"{root} (move it aside; it is then extracted again from the archive), or restore the file."
+                    ) from err
                 labels.append(label)
         return np.array(texts, dtype=object), np.array(labels, dtype=np.int64)
 
@@ -427,16 +537,17 @@ _TITANIC_COLUMNS = [
 ]  # fmt: skip
 
 
-def _read_csv(file: RemoteFile, required: list[str], **kwargs: object) -> pd.DataFrame:
-    path = locate(file)
+def _read_csv(file: RemoteFile, required: list[str], **kwargs: object) -> tuple[pd.DataFrame, Path]:
+    dataset = _dataset_of(file)
+    (path,) = _locate_dataset(dataset, (file,)) if dataset else (locate(file),)
     try:
         df = pd.read_csv(path, **kwargs)  # type: ignore[arg-type]
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+    except _PARSE_ERRORS as err:  # ParserError, EmptyDataError, UnicodeDecodeError (ValueErrors), csv.Error, …
         raise _parse_error(path, file, err) from err
     missing = [c for c in required if c not in df.columns]
     if missing or df.empty:
         raise _parse_error(path, file, ValueError(f"missing columns {missing}" if missing else "no rows"))
-    return df
+    return df, path
 
 
 def load_titanic(split: str = "train") -> pd.DataFrame:
@@ -446,7 +557,7 @@ def load_titanic(split: str = "train") -> pd.DataFrame:
     if split not in files:
         raise ValueError(f"split must be one of {sorted(files)}, not {split!r}")
     required = [c for c in _TITANIC_COLUMNS if split == "train" or c != "Survived"]
-    return _read_csv(files[split], required)
+    return _read_csv(files[split], required)[0]
 
 
 def load_beijing_pm25() -> pd.DataFrame:
@@ -458,8 +569,11 @@ def load_beijing_pm25() -> pd.DataFrame:
     """
     (file,) = _files("beijing_pm25")
     cols = ["year", "month", "day", "hour", "pm2.5", "DEWP", "TEMP", "PRES", "cbwd", "Iws", "Is", "Ir"]
-    df = _read_csv(file, cols)
-    df.index = pd.to_datetime(df[["year", "month", "day", "hour"]])
+    df, path = _read_csv(file, cols)
+    try:
+        df.index = pd.to_datetime(df[["year", "month", "day", "hour"]])
+    except _PARSE_ERRORS as err:  # a damaged digit: "Unable to parse string '2O10'", an impossible date
+        raise _parse_error(path, file, err) from err
     df.index.name = "time"
     return df.drop(columns=["No", "year", "month", "day", "hour"], errors="ignore")
 
@@ -467,12 +581,12 @@ def load_beijing_pm25() -> pd.DataFrame:
 def load_melbourne_temperatures() -> pd.Series:
     """Daily minimum temperature (°C) in Melbourne, 1981–1990, as a Series indexed by date (3,650 days)."""
     (file,) = _files("melbourne_temperatures")
-    df = _read_csv(file, ["Date", "Temp"])
+    df, path = _read_csv(file, ["Date", "Temp"])
     try:
         index = pd.to_datetime(df["Date"], format="%Y-%m-%d")
         values = pd.to_numeric(df["Temp"])
-    except (ValueError, TypeError) as err:
-        raise _parse_error(locate(file), file, err) from err
+    except _PARSE_ERRORS as err:
+        raise _parse_error(path, file, err) from err
     return pd.Series(values.to_numpy(), index=pd.DatetimeIndex(index, name="date"), name="temp")
 
 
