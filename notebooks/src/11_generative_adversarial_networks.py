@@ -659,8 +659,9 @@ plt.show()
 # the bar the previous version of the notebook met (> 0.8), not 0.90. The mean hides the spread (the notebook does
 # not print per-sample confidences): looked at with a person's eyes, the 40 samples above are digit-like strokes,
 # roughly half readable as a particular digit, the rest broken or ambiguous shapes. The best trade-off we found was
-# measured **outside this notebook**, in separate experiment scripts under `/tmp` while preparing it (same judge and
-# architecture family, batch 64, confidence on 2,000 samples; not re-run here): smaller networks (64/32 generator
+# measured **outside this notebook**, in separate experiment runs while preparing it (same judge and
+# architecture family, batch 64, confidence on 2,000 samples). Those runs are not part of this collection, so
+# nothing in this notebook reproduces these numbers; read them as a lead, not a result: smaller networks (64/32 generator
 # channels) stayed near 0.78 after 600–900 steps; the wider ones used here (128/64 in $G$, 64/128 in $D$) went
 # 0.78 → 0.80 → 0.82 → 0.83 after 300, 1,200, 1,800 and 2,400 steps — about +0.01 per 300 steps, so 0.90 would need
 # several times this notebook's CPU budget if the trend held; an exponential moving average of the generator's
