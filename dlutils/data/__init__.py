@@ -18,6 +18,7 @@ not removed (unlike ``keras.utils.get_file``).
 
 >>> (x_train, y_train), (x_test, y_test) = load_mnist()  # doctest: +SKIP
 >>> df = load_titanic()  # doctest: +SKIP
+>>> english, chinese, attribution = load_tatoeba_cmn()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ __all__ = [
     "load_titanic",
     "load_beijing_pm25",
     "load_melbourne_temperatures",
+    "load_tatoeba_cmn",
+    "split_by_sentence",
     "FASHION_MNIST_CLASSES",
 ]
 
@@ -590,6 +593,76 @@ def load_melbourne_temperatures() -> pd.Series:
     return pd.Series(values.to_numpy(), index=pd.DatetimeIndex(index, name="date"), name="temp")
 
 
+def load_tatoeba_cmn() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """English–Chinese (Mandarin) sentence pairs from the Tatoeba Project: ``english, chinese, attribution``.
+
+    Three aligned NumPy arrays of ``str`` in file order (sorted by English length: ``"Hi."`` → ``"嗨。"`` first).
+    The file is ``English<TAB>Chinese<TAB>attribution`` per line (29,155 pairs in the mirror copy), UTF-8 with a
+    byte-order mark before the first line, which is removed; empty lines are skipped. One English sentence can
+    have several translations (27,661 distinct English sentences), so split with :func:`split_by_sentence`.
+    Licence CC BY 2.0 FR: each pair's ``attribution`` names its Tatoeba sentence ids and contributors.
+
+    >>> english, chinese, attribution = load_tatoeba_cmn()  # doctest: +SKIP
+    >>> english[0], chinese[0]  # doctest: +SKIP
+    ('Hi.', '嗨。')
+
+    A line without exactly three non-empty tab-separated fields (or bytes that are not UTF-8) raises
+    :class:`DataError` naming the file and the line.
+    """
+    (file,) = _files("tatoeba_cmn")
+    (path,) = _locate_dataset("tatoeba_cmn")
+    english: list[str] = []
+    chinese: list[str] = []
+    attribution: list[str] = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # utf-8-sig drops the BOM
+            for number, line in enumerate(f, start=1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                fields = line.split("\t")
+                if len(fields) != 3 or not all(x.strip() for x in fields):
+                    raise ValueError(
+                        f"line {number} has {len(fields)} tab-separated fields (expected 3 non-empty: "
+                        f"English, Chinese, attribution): {line[:80]!r}"
+                    )
+                english.append(fields[0].strip())
+                chinese.append(fields[1].strip())
+                attribution.append(fields[2].strip())
+    except _PARSE_ERRORS as err:  # UnicodeDecodeError for damaged bytes, our ValueError for a bad line
+        raise _parse_error(path, file, err) from err
+    if not english:
+        raise _parse_error(path, file, ValueError("no sentence pairs"))
+    as_array = lambda xs: np.array(xs, dtype=object)  # noqa: E731
+    return as_array(english), as_array(chinese), as_array(attribution)
+
+
+def split_by_sentence(
+    sentences: np.ndarray | list[str], n_test: int, n_val: int = 0, *, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split rows into ``train, val, test`` index arrays so that equal ``sentences`` never sit in two splits.
+
+    ``n_test`` and ``n_val`` count *distinct* sentences (each brings all its rows, e.g. every translation of
+    one English sentence); the rest is training. The distinct sentences are shuffled with ``seed``; each
+    returned index array is sorted.
+
+    >>> train, val, test = split_by_sentence(["a", "b", "a", "c"], n_test=1, seed=0)
+    >>> sorted(map(len, (train, val, test)))
+    [0, 1, 3]
+    """
+    keys = np.asarray(sentences, dtype=object)
+    distinct, group = np.unique(keys.astype(str), return_inverse=True)
+    if n_test < 0 or n_val < 0 or n_test + n_val > len(distinct):
+        raise ValueError(f"n_test={n_test} and n_val={n_val} must be >= 0 and sum to at most {len(distinct)} "
+                         "distinct sentences")  # fmt: skip
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    role = np.zeros(len(distinct), dtype=np.int8)  # 0 train, 1 val, 2 test
+    role[order[:n_test]] = 2
+    role[order[n_test : n_test + n_val]] = 1
+    rows = role[group.ravel()]
+    return tuple(np.flatnonzero(rows == r) for r in (0, 1, 2))  # type: ignore[return-value]
+
+
 def load(name: str) -> object:
     """Load a dataset by registry name, e.g. ``load("titanic")``."""
     if name not in REGISTRY:
@@ -689,5 +762,19 @@ REGISTRY: dict[str, Dataset] = {  # name -> files (origin URL, path, SHA-256), s
         ),
         "Melbourne daily minimum temperatures 1981-1990 (Australian Bureau of Meteorology, via TSDL)",
         load_melbourne_temperatures,
+    ),
+    "tatoeba_cmn": Dataset(
+        "tatoeba_cmn",
+        (
+            RemoteFile(
+                "tatoeba/cmn-eng.txt",
+                "https://raw.githubusercontent.com/13luoyu/Transformer-machine-translation/"
+                "b172d4aa468126c16f51dbf75797aaff77cf787e/cmn.txt",
+                "aa264a2447b26ab7c9d413f8321f9e2a779fd134b5118306b6e26a3499b3926e",
+            ),
+        ),
+        "Tatoeba Project English-Chinese pairs (cmn-eng, as distributed by manythings.org/anki), CC BY 2.0 FR; "
+        "per-line attribution",
+        load_tatoeba_cmn,
     ),
 }

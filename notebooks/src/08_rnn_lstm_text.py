@@ -1020,7 +1020,7 @@ headline
 # The missing control is a bag-of-words model on the same first 100 tokens and vocabulary (Exercise 2 varies the
 # length for the sequence models). What would open a real gap: knowledge from outside these labels. Pretraining on
 # unlabelled text (the 50,000 unlabelled reviews of the original archive, or a large pretrained language model
-# fine-tuned on this task; notebook 10 introduces the Transformer) is what moved published results on this dataset
+# fine-tuned on this task; [notebook 10](10_attention_and_transformers.ipynb) introduces the Transformer) is what moved published results on this dataset
 # from the low 90s to above 95 %.
 
 # %% [markdown]

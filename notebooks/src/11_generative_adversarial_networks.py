@@ -1210,4 +1210,5 @@ print("all checks passed")
 #    500, 1,000 and 5,000 images each. How large is the small-sample bias, and why must all scores in a comparison
 #    use the same number of images?
 #
+# **Previous:** [10 · Attention and Transformers](10_attention_and_transformers.ipynb) ·
 # **Next:** [12 · Deployment](12_deployment.ipynb) — saving, exporting and serving a trained model.
