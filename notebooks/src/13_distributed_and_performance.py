@@ -238,7 +238,7 @@ keras_source("backend/tensorflow/nn.py", "replica_ctx.all_reduce(", "batch the a
 # (formerly `SyncBatchNormalization`) all-reduces the batch statistics across replicas at every step; it restores
 # the equivalence (third row). The price is communication inside every BN layer: the installed Keras issues
 # **three** separate all-reduces per BN layer in the forward pass (sum, sum of squares and count, printed above
-# with the TODO to batch them), and back-propagating through them needs all-reduces in the backward pass too.
+# with Keras's own source comment that they should be batched one day), and back-propagating through them needs all-reduces in the backward pass too.
 #
 # **Batch size and learning rate.** Above, the *global* batch was kept at 64 and split in two. In practice one keeps
 # the *per-replica* batch (what fits in one GPU's memory) and lets the global batch grow with $N$. Larger batches give
