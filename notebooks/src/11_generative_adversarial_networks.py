@@ -29,10 +29,12 @@
 # - how to *measure* samples instead of eyeballing them: a classifier trained on real data as a judge, its confidence
 #   and class histogram, and a **Fréchet distance** on its features (the idea behind FID), with a real-data floor
 #   and an untrained-generator ceiling to read it against;
-# - the classic failure modes, shown and measured: a discriminator that overpowers the generator, the saturating
-#   loss, and a generator that collapses onto a blind spot of a frozen
-#   discriminator (and what the judge's class histogram and the Fréchet distance each say about it), **mode collapse** demonstrated and counted on a 2-D toy, and the usual
-#   remedies (one-sided label smoothing, balanced learning rates);
+# - the classic failure modes: a discriminator that overpowers the generator (trained and measured), the saturating
+#   loss (measured only as the generator's gradient norm against one trained discriminator; no generator is trained
+#   with it), a generator that collapses onto a blind spot of a frozen discriminator (trained and measured, and what
+#   the judge's class histogram and the Fréchet distance each say about it), **mode collapse** demonstrated and
+#   counted on a 2-D toy, and the usual remedies (one-sided label smoothing and balanced learning rates are used and
+#   explained, not ablated: Exercise 2 leaves that to you);
 # - what a transposed convolution computes (a worked example checked against Keras), walking through latent space
 #   along straight lines and great circles, and checking that samples are not copies of training images.
 #
@@ -43,9 +45,9 @@
 # **Dataset:** MNIST, 70,000 grey-scale 28×28 images of handwritten digits (LeCun, Cortes & Burges; CC BY-SA 3.0),
 # loaded by `du.data.load_mnist()` from the offline mirror or a verified download.
 #
-# **Runtime:** about 15 minutes for the whole notebook in the full profile, measured on a shared (busy)
-# 2-core CPU — DCGAN 1,800 steps in 235 s, cGAN 3,000 steps in 482 s (Keras reports 90–177 ms per
-# step of 64 images over the epochs of the two runs, i.e. roughly 362–711 images/s, depending on the load).
+# **Runtime:** about 21 minutes for the whole notebook in the full profile, measured on a shared (busy)
+# 2-core CPU — DCGAN 2,700 steps in 447 s, cGAN 3,000 steps in 537 s (Keras reports 107–221 ms per
+# step of 64 images over the epochs of the two runs, i.e. roughly 290–598 images/s, depending on the load).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -98,7 +100,7 @@ x_train, y_train = du.take(x_train, y_train, quick=4000)
 x_test, y_test = du.take(x_test, y_test, quick=2000)
 BATCH = 64
 STEPS_PER_EPOCH = du.pick(full=300, quick=50)
-GAN_EPOCHS = du.pick(full=6, quick=4)
+GAN_EPOCHS = du.pick(full=9, quick=4)
 CGAN_EPOCHS = du.pick(full=10, quick=4)
 N_EVAL = du.pick(full=5000, quick=1000)  # images per set when scoring (generated, held-out real)
 N_REF = du.pick(full=10_000, quick=2000)  # real training images for the reference statistics
@@ -205,7 +207,8 @@ plt.show()
 #    a few digits has a lopsided histogram (mode collapse).
 # 2. **Fréchet distance on features.** Take the classifier's penultimate layer (128 features) for a set of
 #    real images and for a set of generated images, fit a Gaussian to each, $\mathcal N(\mu_r, \Sigma_r)$ and
-#    $\mathcal N(\mu_g, \Sigma_g)$, and compute the Fréchet (2-Wasserstein) distance between them:
+#    $\mathcal N(\mu_g, \Sigma_g)$, and compute the *squared* Fréchet (2-Wasserstein) distance $d^2$ between them (FID reports $d^2$ itself, and so
+#    does this notebook, calling it "the Fréchet distance"):
 #
 # $$
 # d^2 = \lVert \mu_r - \mu_g \rVert_2^2 + \operatorname{Tr}\!\Big(\Sigma_r + \Sigma_g - 2\,\big(\Sigma_r \Sigma_g\big)^{1/2}\Big).
@@ -309,13 +312,17 @@ print("checks (expected 0, 9, 5):", [round(c, 6) + 0.0 for c in checks])  # + 0.
 # %% [markdown]
 # ## 4. A DCGAN
 #
-# **Architecture** (Radford et al., 2016, scaled down for MNIST on a CPU). The **generator** projects $z$
-# ($64$ numbers) with a `Dense` layer to a $7\times7\times128$ tensor and doubles the resolution twice with
-# **transposed convolutions** (stride 2): $7 \to 14 \to 28$, with 64 channels at $14\times14$. Batch normalization
-# and LeakyReLU follow each hidden layer; the output is `tanh`, matching the data range $[-1, 1]$. The
-# **discriminator** mirrors it: **strided convolutions** $28 \to 14 \to 7$ (64 and 128 channels; downsampling
-# without pooling), LeakyReLU (non-zero gradients for negative inputs, so the generator always gets a signal through
-# $D$), dropout, and one logit out.
+# **Architecture**: DCGAN-style (after Radford et al., 2016), scaled down for MNIST on a CPU, and different from the
+# paper in two more ways: the generator uses LeakyReLU instead of ReLU, and the discriminator has no batch
+# normalization. The **generator** projects $z$
+# ($64$ numbers) with a `Dense` layer to a $7\times7\times128$ tensor, passes it through one **stride-1** $3\times3$
+# transposed convolution that keeps the size (with stride 1 a transposed convolution is an ordinary convolution with
+# a flipped kernel; $7\times7\times128$; the DCGAN of §4 has it, the cGAN of §5 does not),
+# and doubles the resolution twice with **transposed convolutions** (stride 2): $7 \to 14 \to 28$, with 64 channels
+# at $14\times14$. Batch normalization and LeakyReLU follow each hidden layer; the output is `tanh`, matching the
+# data range $[-1, 1]$. The **discriminator** mirrors it: **strided convolutions** $28 \to 14 \to 7$ (64 and 128
+# channels; downsampling without pooling), LeakyReLU (non-zero gradients for negative inputs, so the generator always
+# gets a signal through $D$), and one logit out; the cGAN's discriminator adds dropout after each convolution.
 #
 # **What a transposed convolution does.** An ordinary stride-2 convolution *gathers*: each output pixel is a weighted
 # sum of a $k\times k$ patch of the input, and the output is about half the size. A transposed convolution
@@ -358,10 +365,15 @@ LATENT = 64
 N_CLASSES = 10
 G_FILTERS = (128, 64)  # generator channels at 7x7 and 14x14
 D_FILTERS = (64, 128)  # discriminator channels at 14x14 and 7x7
+# The unconditional DCGAN's recipe (measured in the "Toward the target" paragraph below); the cGAN of §5 keeps the
+# defaults of the functions (no extra block, dropout 0.3, learning rate 2e-4), with which it meets its target.
+DCGAN_EXTRA_7X7 = 128  # channels of an extra stride-1 block at 7x7 in the generator
+DCGAN_D_DROPOUT = 0.0  # no dropout in the discriminator
+DCGAN_LR = 5e-4  # Adam learning rate of both players
 
 
-def make_generator(n_classes=0, name="generator"):
-    """z (and a one-hot label, if n_classes) -> 28x28x1 image in [-1, 1]."""
+def make_generator(n_classes=0, name="generator", extra_7x7=0):
+    """z (and a one-hot label, if n_classes) -> 28x28x1 image in [-1, 1]; extra_7x7: channels of an extra block."""
     z = keras.Input((LATENT,), name="z")
     inputs, h = [z], z
     if n_classes:
@@ -373,6 +385,10 @@ def make_generator(n_classes=0, name="generator"):
     h = L.BatchNormalization(name="bn_0")(h)
     h = L.LeakyReLU(0.2, name="act_0")(h)
     h = L.Reshape((7, 7, G_FILTERS[0]), name="to_7x7")(h)
+    if extra_7x7:  # one more layer of computation before upsampling: a stride-1 (size-keeping) 3x3 convolution
+        h = L.Conv2DTranspose(extra_7x7, 3, strides=1, padding="same", use_bias=False, name="conv_7x7")(h)
+        h = L.BatchNormalization(name="bn_7x7")(h)
+        h = L.LeakyReLU(0.2, name="act_7x7")(h)
     h = L.Conv2DTranspose(G_FILTERS[1], 4, strides=2, padding="same", use_bias=False, name="up_14x14")(h)
     h = L.BatchNormalization(name="bn_1")(h)
     h = L.LeakyReLU(0.2, name="act_1")(h)
@@ -380,15 +396,17 @@ def make_generator(n_classes=0, name="generator"):
     return keras.Model(inputs if n_classes else z, image, name=name)
 
 
-def make_discriminator(n_classes=0, name="discriminator"):
+def make_discriminator(n_classes=0, name="discriminator", dropout=0.3):
     """28x28x1 image (and a one-hot label, if n_classes) -> one logit: real vs generated."""
     image = keras.Input((28, 28, 1), name="image")
     h = L.Conv2D(D_FILTERS[0], 4, strides=2, padding="same", name="down_14x14")(image)
     h = L.LeakyReLU(0.2, name="act_1")(h)
-    h = L.Dropout(0.3, name="dropout_1")(h)
+    if dropout:
+        h = L.Dropout(dropout, name="dropout_1")(h)
     h = L.Conv2D(D_FILTERS[1], 4, strides=2, padding="same", name="down_7x7")(h)
     h = L.LeakyReLU(0.2, name="act_2")(h)
-    h = L.Dropout(0.3, name="dropout_2")(h)
+    if dropout:
+        h = L.Dropout(dropout, name="dropout_2")(h)
     h = L.Flatten(name="flatten")(h)
     logit = L.Dense(1, name="logit")(h)
     if not n_classes:
@@ -402,8 +420,8 @@ def make_discriminator(n_classes=0, name="discriminator"):
     return keras.Model([image, label], logit, name=name)
 
 
-make_generator().summary()
-make_discriminator().summary()
+make_generator(extra_7x7=DCGAN_EXTRA_7X7).summary()  # the DCGAN's networks
+make_discriminator(dropout=DCGAN_D_DROPOUT).summary()
 
 # %% [markdown]
 # **The training step.** `fit` cannot train a GAN out of the box: there are two models, two losses and two
@@ -422,20 +440,32 @@ make_discriminator().summary()
 #   discriminator that must not be certain keeps its logits moderate, so it cannot become overconfident and its
 #   gradients stay informative. Only the *real* side is smoothed (smoothing the fake side would reward $G$ for
 #   staying where it is).
-# - **Balanced learning rates**: both optimizers are Adam with the DCGAN paper's $\eta = 2\cdot10^{-4}$ and
-#   $\beta_1 = 0.5$ (less momentum than the default $0.9$, which reacts too slowly when the target moves).
+# - **Balanced learning rates**: both optimizers are Adam with the same rate and $\beta_1 = 0.5$ (less momentum
+#   than the default $0.9$, which reacts too slowly when the target moves). The DCGAN paper's rate is
+#   $\eta = 2\cdot10^{-4}$; the cGAN uses it, the DCGAN uses $5\cdot10^{-4}$ for both players (measured below).
 #
 # The metrics are `keras.metrics.Mean` trackers listed in the `metrics` property, so that Keras resets them at each
 # epoch; `train_step` returns their current values, which `fit` prints and records. Besides both losses we track the
-# discriminator's accuracy on real and on generated images (a logit above 0 counts as "real"). Near 1 on both means
-# $D$ is winning. At the theoretical equilibrium ($D = \tfrac12$ everywhere) both would sit near 0.5, but a real run
-# does not get there. In the full-profile runs stored below, the DCGAN's discriminator rejects 0.79–0.84 of the
-# fakes in every epoch while accepting only 0.44–0.55 of the real images after the first epoch (0.66 in
-# epoch 1); the cGAN's discriminator rejects 0.80–0.88 of the fakes and accepts 0.48–0.65 of the real
-# images after epoch 1 (0.71 in epoch 1). So $D$ still tells most fakes apart, but it pays for that by doubting
-# many real digits: its decision threshold sits on the "fake" side, and its overall accuracy (the mean of the two
-# printed accuracies: 0.62–0.77 per epoch, over both runs) is above chance but far from 1. Neither player wins
-# outright; the game is lopsided but stable, and only the Fréchet distance says whether the samples improve.
+# discriminator's accuracy on real and on generated images (a logit above 0, i.e. $D > \tfrac12$, counts as "real").
+# Near 1 on both means $D$ is winning. What the equilibrium looks like depends on the targets. With targets 1 and 0
+# the optimal discriminator is $D^* = p_\text{data}/(p_\text{data} + p_g)$, which is $\tfrac12$ everywhere once
+# $p_g = p_\text{data}$, so both accuracies would sit near 0.5. With the real target $0.9$ used here, maximizing
+# $p_\text{data}(x)\,\big[0.9 \log D + 0.1 \log(1 - D)\big] + p_g(x) \log(1 - D)$ pointwise over $D$ gives
+#
+# $$
+# D^*(x) = \frac{0.9\, p_\text{data}(x)}{p_\text{data}(x) + p_g(x)},
+# $$
+#
+# which is $0.45$ where $p_g = p_\text{data}$: a logit below 0. At that equilibrium the threshold at logit 0 would
+# call every image fake (accuracy 0 on real images, 1 on fakes); $D^*$ calls an image real only where
+# $p_\text{data} > 1.25\, p_g$. In the full-profile runs stored below, the DCGAN's discriminator rejects 0.80–0.85 of the
+# fakes in every epoch while accepting only 0.46–0.59 of the real images; the cGAN's discriminator rejects 0.80–0.88 of the fakes and accepts 0.48–0.65 of the real
+# images after epoch 1 (0.71 in epoch 1). That most fakes are rejected and about half of the real images doubted is largely what
+# the smoothing itself predicts — the cut at logit 0 is biased towards "fake" under a $0.9$ target — so this pattern
+# is not evidence that $D$ tells most fakes apart and pays for it by doubting real digits. (A cut at $D = 0.45$
+# would be the unbiased one; the notebook does not print accuracies at that cut.) The overall accuracy (the mean of
+# the two printed accuracies: 0.63–0.77 per epoch, over both runs) is far from 1, so neither player wins outright,
+# and only the Fréchet distance says whether the samples improve.
 
 # %%
 class GAN(keras.Model):
@@ -494,8 +524,8 @@ class GAN(keras.Model):
         return {name: m.result() for name, m in self.trackers.items()}
 
 
-def adam():
-    return keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5)
+def adam(learning_rate=2e-4):
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
 
 
 def make_dataset(*arrays):
@@ -510,7 +540,8 @@ def make_dataset(*arrays):
 # %% [markdown]
 # **A callback that records progress.** After every epoch it runs the generator on a **fixed** batch of noise
 # vectors (the same $z$ each time, so the grids are comparable), saves the grid as a PNG under
-# `notebooks/artifacts/` (git-ignored), and scores $N_\text{eval}$ fresh samples with the judge. The generator runs
+# `artifacts/11_generative_adversarial_networks/`, relative to the working directory (beside the notebook when it
+# is run from `notebooks/`; git-ignored), and scores $N_\text{eval}$ fresh samples with the judge. The generator runs
 # with `training=False`, so batch normalization uses its moving statistics, as it will when the model is used.
 
 # %%
@@ -554,10 +585,11 @@ class ProgressRecorder(keras.callbacks.Callback):
 # %%
 # NBVAL_IGNORE_OUTPUT
 keras.utils.set_random_seed(42)
-untrained_generator = make_generator(name="untrained_generator")  # the ceiling: same architecture, no training
+# the ceiling: same architecture, no training
+untrained_generator = make_generator(extra_7x7=DCGAN_EXTRA_7X7, name="untrained_generator")
 keras.utils.set_random_seed(42)
-dcgan = GAN(make_generator(), make_discriminator(), name="dcgan")
-dcgan.compile(d_optimizer=adam(), g_optimizer=adam())
+dcgan = GAN(make_generator(extra_7x7=DCGAN_EXTRA_7X7), make_discriminator(dropout=DCGAN_D_DROPOUT), name="dcgan")
+dcgan.compile(d_optimizer=adam(DCGAN_LR), g_optimizer=adam(DCGAN_LR))
 dcgan_progress = ProgressRecorder("dcgan")
 with du.Timer() as t:
     dcgan_history = dcgan.fit(make_dataset(x_train), epochs=GAN_EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
@@ -581,9 +613,13 @@ for ax, epoch in zip(axes.flat, shown, strict=True):
 plt.show()
 
 # %% [markdown]
-# **The curves.** A healthy GAN's losses do not go to zero; they hover, because each network's progress raises the
-# other's loss. The discriminator's accuracies stay well away from 1 (with a real target of $0.9$ and a generator
-# that keeps up), and the Fréchet distance — the only curve here that measures sample quality — falls.
+# **The curves.** A GAN's losses do not go to zero: each network's progress raises the other's loss. In this run
+# they are not flat either. From step 1,500 to 2,700 the generator's loss rises every epoch (1.01 → 1.14 in the log
+# above), the discriminator's loss falls (1.28 → 1.18) and its accuracy on real images rises (0.50 → 0.59), while
+# its accuracy on fakes stays at 0.81–0.83: the discriminator is slowly gaining. The Fréchet distance — the only
+# curve here that measures sample quality — does not fall from the start: it rises from 60.0 after 300 steps to
+# 67 after 600, drops steeply by step 900, and then falls slowly to 16.0 after 2,700 steps, nearly flat between
+# 2,100 and 2,400.
 
 # %%
 epochs = np.arange(1, GAN_EPOCHS + 1) * STEPS_PER_EPOCH
@@ -644,30 +680,73 @@ axes[1].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# In the full-profile run stored here, the DCGAN's Fréchet distance (33.4) lies between the two anchors — far below
-# the untrained generator (341), well above the real-data floor (2.9). The untrained generator is a **weak
+# In the full-profile run stored here, the DCGAN's Fréchet distance (16.1) lies between the two anchors — far below
+# the untrained generator (343), well above the real-data floor (2.9). The untrained generator is a **weak
 # bar**, though: any generator that has learned to put white strokes on a black background clears it, so the Check
 # cell's "below half the untrained generator's distance" shows that training worked, not that the samples are good. A
 # stronger simple baseline scored by the same judge — a Gaussian fitted to the training pixels, or blurred real
 # digits — would say more; this notebook does not measure one. An unconditional GAN cannot be asked for a particular
-# digit, and nothing forces its class proportions to be the data's: the judge puts 0.180 of the samples in its most
-# frequent class (7s, in the histogram), against at most 0.115 for any class of the held-out real images (class
-# entropy 3.20 bits against 3.32).
+# digit, and nothing forces its class proportions to be the data's: the judge puts 0.147 of the samples in its most
+# frequent class (7s, in the histogram) and only 0.056 in its rarest (8s), against 0.090–0.115 for the classes of the
+# held-out real images (class entropy 3.25 bits against 3.32).
 #
-# **Target missed.** The target for this notebook was a mean judge confidence of at least **0.90** on DCGAN samples;
-# this run reaches **0.825** (held-out real images: 0.983), so the target is **not met**. The Check cell asserts
-# the bar the previous version of the notebook met (> 0.8), not 0.90. The mean hides the spread (the notebook does
-# not print per-sample confidences): looked at with a person's eyes, the 40 samples above are digit-like strokes,
-# roughly half readable as a particular digit, the rest broken or ambiguous shapes. The best trade-off we found was
-# measured **outside this notebook**, in separate experiment runs while preparing it (same judge and
-# architecture family, batch 64, confidence on 2,000 samples). Those runs are not part of this collection, so
-# nothing in this notebook reproduces these numbers; read them as a lead, not a result: smaller networks (64/32 generator
-# channels) stayed near 0.78 after 600–900 steps; the wider ones used here (128/64 in $G$, 64/128 in $D$) went
-# 0.78 → 0.80 → 0.82 → 0.83 after 300, 1,200, 1,800 and 2,400 steps — about +0.01 per 300 steps, so 0.90 would need
-# several times this notebook's CPU budget if the trend held; an exponential moving average of the generator's
-# weights gave no gain (0.818 against 0.821 without it, at 1,800 steps). The conditional GAN below reaches a much
-# higher confidence with the same network sizes, but it also trains longer and is sampled class by class (§5), so
-# that comparison does not isolate a cause.
+# **The 0.90 target.** The target for this notebook is a mean judge confidence of at least **0.90** on DCGAN
+# samples; this run reaches **0.872** (held-out real images: 0.983), so the target is **not met**. The Check
+# cell asserts the bar the previous version of the notebook met (> 0.8), not 0.90. The mean hides the spread (the
+# notebook does not print per-sample confidences): by eye (one reader's count, uncertain by a few), about 12 of the 40
+# samples above are broken or ambiguous shapes — for example a U, an open curve like a "(", two §-like squiggles, a V
+# and a J — and the other 28 or so are readable digits.
+#
+# **How this recipe was chosen, and what was measured outside this notebook.** The previous version of this
+# notebook trained the DCGAN for 1,800 steps with the cGAN's settings (no $7\times7$ block in $G$, dropout 0.3 in
+# $D$, learning rate $2\cdot10^{-4}$) and reached 0.825 (its full run, 5,000 samples). While preparing this version we ran variants in a separate
+# script that copies this notebook's judge (trained by the same code and seed), networks, training step and seeds,
+# and scores 2,000 samples instead of 5,000 (different sample sets of a different size, so its numbers are not
+# exactly this notebook's). The previous recipe was measured three times: 0.825 (the previous version's full run),
+# 0.822 (the script's re-run in the table below) and 0.821 (an earlier run of the script, the baseline of the
+# moving-average comparison further down) — the same recipe, not three recipes.
+# Those runs are not part of this collection and nothing in this notebook reproduces them; each is **one run with
+# one seed**, so differences of about 0.01 in confidence may be noise:
+#
+# | change against the previous recipe (each row: one run) | steps | confidence | Fréchet distance |
+# |---|---|---|---|
+# | none (the previous recipe) | 1,800 | 0.822 | 34.1 |
+# | both learning rates decayed linearly to 0 over the second half | 1,800 | 0.812 | 40.0 |
+# | learning rate $5\cdot10^{-4}$ for both players | 1,800 | 0.843 | 26.1 |
+# | an extra stride-1 $3\times3$ block (128 channels) at $7\times7$ in $G$ | 1,800 | 0.836 | 27.1 |
+# | no dropout in $D$ | 1,800 | 0.835 | 29.4 |
+# | learning rate and extra block together | 2,700 | 0.866 | 18.4 |
+# | all three together (the recipe used here) | 2,700 | 0.872 | 16.4 |
+# | all three, plus the decay over the second half | 3,000 | 0.875 | 17.1 |
+#
+# This notebook's own run of the chosen recipe, scored on 5,000 samples, agrees with its row: confidence 0.872, Fréchet
+# distance 16.1 against the row's 16.4. The two runs scored different sample
+# sets of different sizes (5,000 against 2,000 draws), and the notebook does not separate the distance's
+# small-sample bias from sampling noise. The epoch-9 grid above is titled 16.0, not 16.1, for a similar reason:
+# the callback scores its own 5,000 samples drawn with `seed=epoch` (seed 8 for the ninth epoch, counting from 0),
+# the Check cell 5,000 others drawn with seed 1 — the same generator, two sample sets.
+#
+# So each of the three changes kept here gained 0.013–0.021 alone at 1,800 steps — at most about twice the 0.01
+# by which one-seed runs may differ, so no single gain is firmly established — and the decay lost about 0.01.
+# Dropping dropout added only +0.006 in combination (0.866 for learning rate and extra block at 2,700 steps, 0.872
+# with dropout removed as well), within that noise: we kept it, but these runs do not show that it helps. The recipe
+# was also chosen by the same judge's confidence and Fréchet distance that this notebook then reports, so the
+# reported 0.872 is the best of several variants on that metric and biased slightly upward (selection on the
+# metric); a second seed, not run, would show by how much. The
+# three together reached 0.864 after 1,800 steps (the previous recipe: 0.822), then flattened: 0.862–0.863 after
+# 2,100 and 2,400 steps, 0.872 after 2,700. With the decay on top, the same recipe had 0.872 after 2,700 steps,
+# as without it, and 0.875 after 3,000. Without the decay and with twice the previous steps, the curve kept creeping
+# up: 0.873 after 3,000 steps, 0.882 after 3,300 and 0.878 after 3,600 (Fréchet distance 14.3),
+# +0.006 from 2,700 to 3,600 steps, so 0.90 is out of reach at twice the previous budget and would need several
+# times it if that trend (read from single, noisy points) held. We kept **2,700 steps**: in two 150-step timing runs side by side, the new networks
+# cost about as much CPU time per step as the previous ones (151–155 against 146–157 ms), so 2,700 steps cost about
+# 1.5× the CPU time of the previous 1,800 for most of the gain that 2× bought (wall-clock time on a shared machine
+# varies more than that: this run's DCGAN took 447 s, the previous version's 235 s). Two more ideas did not help: an exponential moving average of
+# the generator's weights (0.818 against 0.821 without it, at 1,800 steps, with the previous recipe), and a
+# categorical code appended to $z$ with InfoGAN's mutual-information loss (Chen et al., 2016), meant to let $G$ jump
+# between digit classes instead of passing through ambiguous in-between shapes (0.796 against 0.799 after 1,200
+# steps, where we stopped it). The conditional GAN below reaches a much higher confidence with the previous recipe, but it also trains longer, gets the label, and is sampled class by class (§5), so that comparison does not
+# isolate a cause.
 #
 # ## 5. A conditional GAN
 #
@@ -739,8 +818,9 @@ per_class.to_frame().T
 # With the projection discriminator, the judge reads **96.7 %** of the requested digits as the class asked for
 # (worst class: 8s, 88.8 %), with a mean confidence of 0.981 and a Fréchet distance of 5.0 — close to the
 # real-data floor of 2.9. That meets the cGAN target (at least 90 % read as requested; asserted in the Check
-# cell). It is also far below the unconditional DCGAN's 33.4, but that is **not a one-change comparison**: the cGAN
-# trained for 3,000 steps against 1,800, with labels and a projection discriminator, and its scoring set is
+# cell). It is also far below the unconditional DCGAN's 16.1, but that is **not a one-change comparison**: the cGAN
+# trained for 3,000 steps against 2,700, with labels, a projection discriminator and the previous recipe (no
+# $7\times7$ block, dropout in $D$, learning rate $2\cdot10^{-4}$), and its scoring set is
 # class-balanced by construction. The grid shows every row drawing its digit, in varied styles.
 #
 # ## 6. Walking through latent space
@@ -750,7 +830,7 @@ per_class.to_frame().T
 # $z_t = (1 - t)\,z_0 + t\,z_1$ is the obvious one, but for Gaussian $z$ in 64 dimensions $\lVert z\rVert$
 # concentrates near $\sqrt{64} = 8$ (standard deviation about $0.7$), while the midpoint $\tfrac12(z_0 + z_1)$ of two
 # independent draws has norm about $\sqrt{32} \approx 5.7$: the middle of a linear path passes through noise vectors
-# far shorter than any the generator saw in training. **Spherical interpolation** (slerp; White, 2016) walks along
+# shorter than almost any the generator saw in training. **Spherical interpolation** (slerp; White, 2016) walks along
 # the great circle between them instead,
 #
 # $$
@@ -760,7 +840,7 @@ per_class.to_frame().T
 #
 # which keeps $\lVert z_t\rVert$ near the norms of its ends. The cell prints the norms; the figure shows both paths
 # (titles: the judge's reading and $\lVert z_t\rVert$). The last row keeps one $z$ fixed in the conditional GAN and
-# changes only the label: $z$ carries the *style* (thickness, slant), the label the digit.
+# changes only the label, to see what the label controls.
 
 # %%
 def slerp(z0, z1, t):
@@ -796,13 +876,18 @@ fig.suptitle("DCGAN from z0 to z1 along a straight line (top) and a great circle
 plt.show()
 
 # %% [markdown]
-# **What the walk shows.** For this pair the DCGAN draws a slanted 1 with a small hook at the top at $z_0$, which
-# turns into a thin, broken upright stroke at $z_1$; the judge reads 1 in all 18 frames, so this walk changes style
-# (slant, thickness, the hook), not identity. The linear and slerp rows look nearly the same, although the linear
-# path's midpoint has norm 5.11 against 7.17 for slerp: for this pair and this generator the shorter noise
-# vectors did no visible harm. So the figure shows what slerp does to the norm, not that it gives better images; a
-# pair whose ends the judge reads as different digits would be a sharper test. In the bottom row one $z$ with labels
-# 1–9 gives the nine requested digits.
+# **What the walk shows.** What the images show and what the judge reads differ here. The images: at $z_0$ the
+# DCGAN draws a blotchy, unclear shape; from $t = 0.25$ on, every frame is the same S/5-like stroke with a hook,
+# which sharpens and at $z_1$ gains an extra stroke; none of the frames looks like a clear 3 or 8. The judge's labels:
+# 9, four 5s, three 3s, 8, the same along both paths. So the judge's reading changes while the shape changes
+# little — the path runs along the judge's class boundaries, not from one digit to another — and both ends are poor
+# samples, which makes this a weak pair for a demonstration. The linear and slerp rows look nearly the same, although the
+# linear path's midpoint has norm 5.11 against 7.17 for slerp: for this pair and this generator the shorter noise
+# vectors did no visible harm. So the figure shows what slerp does to the norm, not that it gives better images. In the bottom row one $z$ with labels
+# 1–9 gives nine images that look like the requested digits: the label controls the digit's identity. Thickness and
+# slant vary across the nine as well (the 1 and the 6 thin, the 2 thick, the 8 blurred), and with a single $z$ the
+# figure cannot show what $z$ itself controls, so the split between $z$ (style) and label (identity) is not clean
+# here.
 #
 # **Is the generator copying its training set?** Smooth paths do not prove that samples are new: a generator that
 # memorized a few thousand training images could still interpolate between them. A direct check: for each generated
@@ -860,10 +945,10 @@ plt.show()
 
 # %% [markdown]
 # The generated samples sit **farther** from the training set than held-out real digits do (median distance to
-# the nearest training image 12.21 against 8.81), and none of them is closer to a training image than 99 % of
-# held-out real images are (threshold 2.45). The eight samples nearest to the training set are all 1s, each a
-# visibly different stroke from its neighbour: pixel distance favours thin digits, which have few lit pixels to
-# disagree on.
+# the nearest training image 11.16 against 8.81), and none of them is closer to a training image than 99 % of
+# held-out real images are (threshold 2.45). The eight samples nearest to the training set are all 1s, each close
+# to its neighbour's shape but at distances 3.2–4.2, above that threshold: pixel distance favours thin digits, which
+# have few lit pixels to disagree on.
 #
 # **What this check can and cannot show.** A *small* distance would flag a copy, so the check rules out near-copies.
 # A *large* distance does not prove novelty: blurry, broken or otherwise poor samples are also far from every
@@ -883,12 +968,12 @@ plt.show()
 # ### 7a. A discriminator that overpowers the generator
 #
 # If $D$ learns much faster than $G$ (a larger learning rate, more capacity, more steps), it soon separates real
-# from fake almost perfectly: its accuracy on both goes towards 1, its loss falls to its floor (with the real target
+# from fake almost perfectly: its accuracy on both goes towards 1, its loss can fall towards its floor (with the real target
 # $0.9$ that floor is not 0 but the entropy of the target, $H(0.9) \approx 0.325$ nats, reached when real images get
 # exactly 0.9 and fakes 0), and the generator's loss climbs. $G$'s only teacher is then confidently saying "fake"
 # everywhere, and its gradient carries little information about *how* to become more real. We repeat the DCGAN run
-# with **two changes made together**: the discriminator's learning rate 10× larger than the default and the
-# generator's 10× smaller (a 100× imbalance between the two players; everything else, label smoothing included, as
+# with **two changes made together**: the discriminator's learning rate 10× larger than the DCGAN's
+# ($5\cdot10^{-3}$ instead of $5\cdot10^{-4}$) and the generator's 10× smaller ($5\cdot10^{-5}$) (a 100× imbalance between the two players; everything else, label smoothing included, as
 # in §4), for the same number of steps as the first epochs of the balanced run, and compare. Because both rates
 # change, the run shows what the imbalance as a whole does, not which of the two changes causes it.
 
@@ -896,8 +981,9 @@ plt.show()
 # NBVAL_IGNORE_OUTPUT
 PATHOLOGY_EPOCHS = du.pick(full=2, quick=2)
 keras.utils.set_random_seed(42)
-strong_d = GAN(make_generator(), make_discriminator(), name="dcgan_strong_d")  # same real_target=0.9 as §4
-strong_d.compile(d_optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5), g_optimizer=keras.optimizers.Adam(2e-5, beta_1=0.5))
+# the DCGAN of §4 (same networks, real_target=0.9), with D's learning rate x10 and G's /10
+strong_d = GAN(make_generator(extra_7x7=DCGAN_EXTRA_7X7), make_discriminator(dropout=DCGAN_D_DROPOUT), name="dcgan_strong_d")
+strong_d.compile(d_optimizer=adam(10 * DCGAN_LR), g_optimizer=adam(DCGAN_LR / 10))
 strong_d_progress = ProgressRecorder("strong_d")
 strong_d_history = strong_d.fit(make_dataset(x_train), epochs=PATHOLOGY_EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
                                 callbacks=[strong_d_progress], verbose=2, shuffle=False).history  # fmt: skip
@@ -928,16 +1014,18 @@ print(f"mean D(G(z)) = {mean_d_fake:.3f} | generator gradient norm: "
       + ", ".join(f"{k} {v:.3g}" for k, v in grad_norm.items()))
 
 # %% [markdown]
-# In the full-profile run stored here, the over-strong discriminator wins its game: it ends with 0.99 accuracy
-# on generated images (and 0.98 on real ones); its loss is 0.339 in epoch 1 and 0.512 in epoch 2, near
-# the floor of about 0.325 set by the real target, not 0; and the generator's loss is 8.5 and 9.0 (balanced
-# run: 0.98 and 0.91). Its generator's samples score a Fréchet distance of 260 against the balanced run's
-# 66 after the same 600 steps. That gap **cannot be put down to the strong discriminator alone**: a generator with
+# In the full-profile run stored here, the over-strong discriminator wins its game: it ends with 0.97 accuracy
+# on generated images (and 0.95 on real ones), and the generator's loss is 6.8 in epoch 1 and 10.0 in epoch 2
+# (balanced run: 0.91 and 1.00). Its own loss, 0.953 and 2.547, is far above the floor of about 0.325 set by the
+# real target, so in this run its accuracy, not its loss, is the sign that it wins (the notebook does not examine
+# why its loss stays high). Its generator's samples score a Fréchet distance of 256 against the balanced
+# run's 67 after the same 600 steps. That 67 is read at a local peak of the balanced run's curve (60.0 after 300
+# steps, then a steep fall after 600; §4's curves); the gap is large either way. That gap **cannot be put down to the strong discriminator alone**: a generator with
 # a 10× smaller learning rate learns more slowly whatever $D$ does, and the notebook does not run the two controls
 # that would separate the causes (only $G$'s rate ÷10 with the default $D$; only $D$'s rate ×10 with the default
-# $G$). What the run does show is the discriminator's side — mean $D(G(z)) = 0.008$ on fresh fakes — and, against
-# that $D$, the gradient measurement above: the non-saturating loss gives the generator a gradient norm of 66.2
-# against the minimax loss's 0.545, about 120 times larger (the Check cell only asserts "more than 5×").
+# $G$). What the run does show is the discriminator's side — mean $D(G(z)) = 0.081$ on fresh fakes — and, against
+# that $D$, the gradient measurement above: the non-saturating loss gives the generator a gradient norm of 36.1
+# against the minimax loss's 3.07, about 12 times larger (the Check cell only asserts "more than 5×").
 #
 # **Remedies:**
 # balance the two players (learning rates — some recipes deliberately give $D$ a *moderately* larger rate, e.g. 2–4×,
@@ -948,12 +1036,13 @@ print(f"mean D(G(z)) = {mean_d_fake:.3f} | generator gradient norm: "
 # ### 7b. Chasing a frozen discriminator: collapse onto a blind spot
 #
 # For a *fixed* discriminator, the generator's best response is not the data distribution: it is to put all its
-# samples on whatever image $D$ currently scores highest. Alternating updates normally prevent this — $D$ learns
-# that this image is suspiciously frequent and $G$ has to move on. Here we remove that check on purpose: a copy of
+# samples on whatever image $D$ currently scores highest. Alternating updates normally prevent this — $D$ is trained
+# on batches in which the fakes pile up in that region, so it learns to score the region as fake (it judges one
+# image at a time and never sees the batch as a whole), and $G$ has to move on. Here we remove that check on purpose: a copy of
 # the trained DCGAN generator chases the trained discriminator **frozen** (no $D$ updates at all) for a few hundred
 # steps. Two things differ from §4's training, not one: $D$ is frozen, and the chaser uses a fresh Adam optimizer
-# with learning rate $10^{-3}$, 5× the GAN's $2\cdot10^{-4}$. The notebook runs no control (the chase at
-# $2\cdot10^{-4}$, or as many ordinary alternating steps at $10^{-3}$), so what follows shows what a generator can do
+# with learning rate $10^{-3}$, 2× the DCGAN's $5\cdot10^{-4}$. The notebook runs no control (the chase at
+# $5\cdot10^{-4}$, or as many ordinary alternating steps at $10^{-3}$), so what follows shows what a generator can do
 # against a frozen $D$, not how much of it the larger step size adds. What it finds is worth looking at before
 # reading any score.
 
@@ -996,20 +1085,23 @@ axes[1].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# **What the figure shows.** Every sample is the same image: a thick white glyph that is no digit, repeated with
-# tiny variations. The generator's loss against the frozen discriminator fell from 1.05 to 0.04, i.e. $D$ now calls
-# this glyph real with probability about 0.96 (a loss of 0.04 is −mean log D, so the geometric mean of D is
-# $e^{-0.04} \approx 0.96$): the generator has found a **blind spot** of a discriminator that can no longer adapt, and put
-# every $z$ on it. This is **mode collapse in its extreme form** — every $z$ gives the same image (7c's definition) —
-# onto a point that is not a digit at all.
+# **What the figure shows.** Every sample is a variation of one pattern: a white block filled with a fine
+# checkerboard texture, no digit, repeated with small changes of outline. The generator's loss against the frozen
+# discriminator fell from 1.14 to 0.00 (to two decimals; the loss of single training batches, computed with the
+# chaser's batch normalization in training mode, i.e. on batch statistics, whereas the samples scored below use
+# its moving statistics), i.e. $D$ now calls these images real with probability
+# close to 1 (the loss is −mean log D, so a loss below 0.005 means a geometric mean of D above 0.995): the generator
+# has found a **blind spot** of a discriminator that can no longer adapt, and put every $z$ on it. This is **mode
+# collapse** close to its extreme form — nearly every $z$ gives the same image (7c's definition) — onto a pattern
+# that is not a digit at all.
 #
-# **What the judge says.** Its numbers flag the failure plainly: the mean confidence falls from 0.825 (DCGAN
-# samples) to 0.679, the top-class share rises to 0.66 and the class entropy drops from 3.20 to 1.23 bits. But they
-# misdescribe it: the histogram reads the glyph mostly as a 2 (the top class) and otherwise mostly as an 8, which
-# *looks* like collapse onto 2s and 8s, although there are no 2s or 8s in the figure. **A classifier's confidence and
-# class histogram are only meaningful for inputs that look like the data it was trained on;** on non-digits a
-# softmax can be confidently wrong. The **Fréchet distance** says how far off the samples are: 258, against 33.4
-# for the DCGAN (the untrained generator: 341), because the glyph's features sit far from those of real digits in
+# **What the judge says.** Its confidence is fooled: the mean confidence *rises* from 0.872 (DCGAN samples) to
+# 0.913, higher than for the DCGAN's digit samples. The histogram flags the collapse — the top-class share rises to 0.975
+# and the class entropy drops from 3.25 to 0.20 bits — but misdescribes it: it reads the pattern as an 8, which
+# *looks* like collapse onto 8s, although there are no 8s in the figure. **A classifier's confidence and class
+# histogram are only meaningful for inputs that look like the data it was trained on;** on non-digits a softmax can
+# be confidently wrong. The **Fréchet distance** says how far off the samples are: 305, against 16.1 for the DCGAN
+# (the untrained generator: 343), because the pattern's features sit far from those of real digits in
 # both mean and spread. That is why §3 pairs the histogram with a feature-statistics measure, and why one should
 # always look at the samples.
 #
@@ -1020,7 +1112,7 @@ plt.show()
 # On digits, modes are hard to count — 7b's collapse went to a non-digit, which the judge's histogram misreads — so
 # we use the classic toy where modes can be counted: a ring of **8 Gaussian
 # blobs** in 2-D (radius 2, standard deviation 0.02). Generator and discriminator are small MLPs (two hidden layers
-# of 128 ReLU units), trained with the same non-saturating loss. Two runs differ in how far $G$ is
+# of 128 ReLU units), trained with the same non-saturating loss (but with real target 1: unlike §4, the toy uses no label smoothing). Two runs differ in how far $G$ is
 # allowed to get ahead of $D$ — two settings changed together, so the comparison shows the effect of "$G$ ahead", not of
 # either knob alone: a *balanced* run (one $G$ step per $D$ step, both Adam $10^{-3}$) and a run in which
 # $G$ takes **5 steps per $D$ step and $D$ learns 10× more slowly** ($10^{-4}$). The second run's generator also
@@ -1098,9 +1190,12 @@ plt.show()
 # %% [markdown]
 # **What the figure and table show.** The balanced run finds the ring by step 1,000 and then covers all **8 modes**
 # (0.88 of its samples on a mode, mode entropy 2.96 bits against the data's 3.00, spread 2.49 against
-# 2.50). The run in which $G$ gets ahead **collapses**: from step 1,000 on, its samples form one narrow streak; at
-# steps 1,000 and 1,500 it sits on the top mode, and by step 2,000 it has drifted off it to a streak just below and
-# right of the bottom mode. The table's `modes_covered` of 1 at step 2,000 rests on only 0.012 of the samples
+# 2.50). The run in which $G$ gets ahead **collapses**: from step 500 on, its samples form one narrow streak: at step
+# 500 just below the bottom mode, at steps 1,000 and 1,500 on the top mode (stretched below it at step 1,000, above it at step 1,500), and by step 2,000 a
+# streak just below and right of the bottom mode. The axes (±3) cut some samples off: the balanced run's scattered
+# samples at step 500 and the "G ahead" streaks at steps 500 and 2,000 run past the edges, so the figure shows less
+# of those distributions than their spreads (2.63, 0.94, 0.76) measure. Each setting is one run with one seed, and
+# on this toy whether and where a run collapses can depend on the seed. The table's `modes_covered` of 1 at step 2,000 rests on only 0.012 of the samples
 # landing on a mode, just over the 1 % cut: the run covers no mode properly, it has collapsed and is wandering across the
 # plane. Its spread, 0.76 against 2.49, is the number that shows the lost variety (the Check cell asserts
 # it). This fits the classic picture: $G$ puts everything where $D$ currently says "real", $D$ (too slow here)
@@ -1127,15 +1222,18 @@ plt.show()
 #
 # ## Results
 #
-# The table below is what this run wrote to `results/`. The DCGAN reaches a Fréchet distance of 33.4 (held-out
-# real floor 2.9, untrained-generator ceiling 341 — a weak bar, §4) and a mean judge confidence of 0.825:
-# **the 0.90 confidence target was missed**; the best trade-off we measured, outside this notebook, was about +0.01
-# per 300 more steps (§4). The conditional GAN meets its target: 0.967 of the requested digits are read as asked
+# The table below is what this run wrote to `results/`. The DCGAN reaches a Fréchet distance of 16.1 (held-out
+# real floor 2.9, untrained-generator ceiling 343 — a weak bar, §4) and a mean judge confidence of 0.872:
+# **the 0.90 confidence target was missed**. Its recipe (learning rate $5\cdot10^{-4}$, an extra $7\times7$ block in
+# $G$, no dropout in $D$, 2,700 steps) raised it from the previous version's 0.825 (chosen as the best of several variants on this same judge, so the
+# 0.872 is slightly optimistic; §4); outside this notebook, twice the
+# previous steps reached 0.878 (§4). The conditional GAN meets its target: 0.967 of the requested digits are read as asked
 # (worst class 0.888), Fréchet distance 5.0. The two Fréchet distances sit side by side in the table, but they
-# are not a one-change comparison (3,000 against 1,800 steps, label conditioning with a projection discriminator,
-# class-balanced sampling). The pitfalls: the run with D's learning rate ×10 and G's ÷10 ends at a Fréchet distance
-# of 260 against 66 for the balanced run after the same steps (both rates changed, so not a clean attribution,
-# §7a); the generator chasing a frozen $D$ collapses onto one non-digit glyph, Fréchet distance 258 (§7b); on the
+# are not a one-change comparison (3,000 against 2,700 steps, label conditioning with a projection discriminator,
+# the previous recipe, class-balanced sampling). The pitfalls: the run with D's learning rate ×10 and G's ÷10 ends at a Fréchet distance
+# of 256 against 67 for the balanced run after the same steps (both rates changed, so not a clean attribution,
+# §7a); the generator chasing a frozen $D$ collapses onto one non-digit pattern, Fréchet distance 305, that the judge reads
+# as an 8 with a confidence of 0.913 (§7b); on the
 # ring toy the balanced run covers 8 modes with spread 2.49, and the "G ahead" run collapses to a spread of
 # 0.76 (§7c).
 
@@ -1178,8 +1276,8 @@ assert fid_real_heldout < fid_generated < du.pick(full=0.5, quick=0.8) * fid_unt
 assert cgan_verdict["fid"] < du.pick(full=0.5, quick=0.8) * fid_untrained_generator
 # Targets: clean DCGAN samples (judge confidence) and a cGAN that draws what it is asked for. (The quick profile's
 # 200 steps are far too few for either; its bars are the Fréchet ones above.)
-# The DCGAN target (judge confidence >= 0.90) is MISSED in this budget (see §4: about +0.01 per 300 more steps, measured outside this notebook);
-# the bar asserted here is the one the previous version met, not lowered. The cGAN target is met and asserted.
+# The DCGAN target (judge confidence >= 0.90) is MISSED in this budget (see §4 for what was measured outside this
+# notebook); the bar asserted here is the one the previous version met, not lowered. The cGAN target is met and asserted.
 assert du.is_quick() or verdicts["DCGAN samples"]["confidence"] > 0.8, verdicts["DCGAN samples"]["confidence"]
 assert du.is_quick() or cgan_class_accuracy >= 0.90, cgan_class_accuracy
 # §6: the samples are no closer to the training set than held-out real digits (no near-copies in pixel space; a poor generator also passes this); slerp keeps the norm.
