@@ -24,7 +24,8 @@
 # - the minimax game behind GANs, what the optimal discriminator is, and why everybody trains the generator with
 #   the **non-saturating** loss instead of the one in the minimax formula;
 # - a DCGAN in Keras 3 (TensorFlow backend): a `keras.Model` subclass with its own `train_step`, two optimizers,
-#   two `tf.GradientTape`s, metrics that `fit` can print, and a callback that saves a sample grid after each epoch;
+#   two `tf.GradientTape`s, metrics that `fit` can print, a callback that saves a sample grid after each epoch, and
+#   a moving average of the generator's weights to sample from;
 # - a **conditional GAN** that draws the digit you ask for;
 # - how to *measure* samples instead of eyeballing them: a classifier trained on real data as a judge, its confidence
 #   and class histogram, and a **Fréchet distance** on its features (the idea behind FID), with a real-data floor
@@ -45,9 +46,9 @@
 # **Dataset:** MNIST, 70,000 grey-scale 28×28 images of handwritten digits (LeCun, Cortes & Burges; CC BY-SA 3.0),
 # loaded by `du.data.load_mnist()` from the offline mirror or a verified download.
 #
-# **Runtime:** about 21 minutes for the whole notebook in the full profile, measured on a shared (busy)
-# 2-core CPU — DCGAN 2,700 steps in 447 s, cGAN 3,000 steps in 537 s (Keras reports 107–221 ms per
-# step of 64 images over the epochs of the two runs, i.e. roughly 290–598 images/s, depending on the load).
+# **Runtime:** about 17 minutes for the whole notebook in the full profile (1,036 s), measured on a 2-core CPU
+# shared with another job — DCGAN 3,000 steps in 529 s, cGAN 3,000 steps in 302 s (Keras reports 95–234 ms per
+# step of 64 images over the epochs of the two runs, i.e. roughly 270–670 images/s, depending on the load).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -100,7 +101,7 @@ x_train, y_train = du.take(x_train, y_train, quick=4000)
 x_test, y_test = du.take(x_test, y_test, quick=2000)
 BATCH = 64
 STEPS_PER_EPOCH = du.pick(full=300, quick=50)
-GAN_EPOCHS = du.pick(full=9, quick=4)
+GAN_EPOCHS = du.pick(full=10, quick=4)
 CGAN_EPOCHS = du.pick(full=10, quick=4)
 N_EVAL = du.pick(full=5000, quick=1000)  # images per set when scoring (generated, held-out real)
 N_REF = du.pick(full=10_000, quick=2000)  # real training images for the reference statistics
@@ -169,8 +170,11 @@ with tf.GradientTape(persistent=True) as tape:
 grad_sat, grad_ns = tape.gradient(saturating, logit), tape.gradient(non_saturating, logit)
 print(f"at logit -6 (D(G(z)) = {float(tf.sigmoid(-6.0)):.4f}): d/dlogit saturating = {float(grad_sat[20]):+.4f}, "
       f"non-saturating = {float(grad_ns[20]):+.4f}")  # fmt: skip
-# The Keras loss used in training is the same function as the hand-written one:
-print("bce(1, ℓ) == -log σ(ℓ):", np.allclose(bce(tf.ones((161, 1)), logit[:, None]), tf.reduce_mean(non_saturating), atol=1e-5))
+# The Keras loss used in training is the same function as the hand-written one, value by value (reduction=None
+# keeps one loss per logit instead of the batch mean that `bce` returns):
+bce_each = keras.losses.BinaryCrossentropy(from_logits=True, reduction=None)
+print("bce(1, ℓ) == -log σ(ℓ) at all 161 logits:",
+      np.allclose(bce_each(tf.ones((161, 1)), logit[:, None]), non_saturating, atol=1e-5))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -181,7 +185,8 @@ for ax, (a, b), title in zip(axes, [(saturating, non_saturating), (grad_sat, gra
     ax.set(xlabel="D(G(z))  (discriminator's belief that the fake is real)", title=f"generator {title}")
     ax.grid(alpha=0.3)
 axes[0].set_ylim(-5, 8)
-axes[1].legend(fontsize=8)
+for ax in axes:
+    ax.legend(fontsize=8)
 fig.tight_layout()
 plt.show()
 
@@ -191,8 +196,8 @@ plt.show()
 # minimax loss and $-(1 - D(G(z)))$ for the non-saturating one. Towards the left (fakes the discriminator easily
 # rejects, $D(G(z)) \to 0$) the minimax gradient shrinks linearly to zero, while the non-saturating one approaches
 # its largest magnitude, 1: at logit −6 they are −0.0025 and −0.9975 (printed above). §7a measures the same gap on
-# a real network. (The second printed line compares the Keras loss, which averages over the batch, with the mean of
-# the hand-written $-\log\sigma(\ell)$: it checks that the two means agree, not each element.)
+# a real network. (The second printed line compares the Keras loss, called with `reduction=None` so that it returns
+# one value per logit instead of the batch mean, with the hand-written $-\log\sigma(\ell)$, value by value.)
 #
 # ## 3. A judge: a classifier and a Fréchet distance
 #
@@ -216,8 +221,10 @@ plt.show()
 #
 #    Lower is better; it grows when the generated features are shifted (wrong-looking images) *and* when their spread
 #    differs (too little variety, or too much noise). We read it against two anchors measured with the same number
-#    of images: **held-out real** test images (the floor: what sampling noise alone gives) and an **untrained
-#    generator** (the ceiling). The absolute numbers mean nothing outside this notebook (FID uses other features);
+#    of images: **held-out real** test images (the floor: what new real digits score — sampling noise plus the small
+#    shift between the training images, which supply the reference statistics and also trained the judge, and the
+#    test images; a generator that copied training images could score below it) and an **untrained generator**
+#    (the ceiling). The absolute numbers mean nothing outside this notebook (FID uses other features);
 #    the comparisons do.
 #
 # The judge is a plain CNN with logits out; its layer `features` is what we embed with.
@@ -293,6 +300,7 @@ def score(images):
     return dict(
         fid=frechet_distance(gaussian_stats(feats), ref_stats),
         confidence=float(probs.max(axis=1).mean()),
+        share_below_half=float(np.mean(probs.max(axis=1) < 0.5)),  # images the judge gives < 50 % to any class
         top_class_share=float(shares.max()),
         class_entropy_bits=float(-np.sum(shares[shares > 0] * np.log2(shares[shares > 0]))),
         shares=shares,
@@ -322,7 +330,10 @@ print("checks (expected 0, 9, 5):", [round(c, 6) + 0.0 for c in checks])  # + 0.
 # at $14\times14$. Batch normalization and LeakyReLU follow each hidden layer; the output is `tanh`, matching the
 # data range $[-1, 1]$. The **discriminator** mirrors it: **strided convolutions** $28 \to 14 \to 7$ (64 and 128
 # channels; downsampling without pooling), LeakyReLU (non-zero gradients for negative inputs, so the generator always
-# gets a signal through $D$), and one logit out; the cGAN's discriminator adds dropout after each convolution.
+# gets a signal through $D$), and one logit out. In the DCGAN's discriminator the flattened $7\times7\times128$
+# features pass through a **hidden `Dense` layer** (256 units, LeakyReLU) before the logit; the cGAN's
+# discriminator has a linear head instead (one `Dense` straight to the logit) and adds dropout after each
+# convolution. The hidden layer gave the largest gain in sample quality among the variants we measured (end of §4).
 #
 # **What a transposed convolution does.** An ordinary stride-2 convolution *gathers*: each output pixel is a weighted
 # sum of a $k\times k$ patch of the input, and the output is about half the size. A transposed convolution
@@ -358,7 +369,9 @@ for padding in ["valid", "same"]:
 # one stamp and two (so 1, 2 or 4 in all), which can leave a faint checkerboard in generated images. With a $4\times4$
 # kernel and stride 2, as used below, the kernel size is a multiple of the stride, so the stamps tile evenly: every
 # output pixel gets two stamps per axis (4 in all), except the outermost rows and columns of the `"same"` output,
-# which only one stamp per axis reaches.
+# which only one stamp per axis reaches. Even overlap removes the built-in unevenness, not every checkerboard: the
+# two stamps that land on neighbouring pixels come from different parts of the kernel, so learned weights can still
+# make alternate pixels differ (Odena et al., 2016) — §7b shows a generator that does exactly that.
 
 # %%
 LATENT = 64
@@ -370,6 +383,8 @@ D_FILTERS = (64, 128)  # discriminator channels at 14x14 and 7x7
 DCGAN_EXTRA_7X7 = 128  # channels of an extra stride-1 block at 7x7 in the generator
 DCGAN_D_DROPOUT = 0.0  # no dropout in the discriminator
 DCGAN_LR = 5e-4  # Adam learning rate of both players
+DCGAN_D_HIDDEN = 256  # a hidden Dense layer in the discriminator's head (the cGAN's head stays linear)
+DCGAN_EMA = 0.995  # decay of the moving average of the generator's weights that we sample from (0 = none)
 
 
 def make_generator(n_classes=0, name="generator", extra_7x7=0):
@@ -385,7 +400,8 @@ def make_generator(n_classes=0, name="generator", extra_7x7=0):
     h = L.BatchNormalization(name="bn_0")(h)
     h = L.LeakyReLU(0.2, name="act_0")(h)
     h = L.Reshape((7, 7, G_FILTERS[0]), name="to_7x7")(h)
-    if extra_7x7:  # one more layer of computation before upsampling: a stride-1 (size-keeping) 3x3 convolution
+    if extra_7x7:  # one more layer before upsampling; a stride-1 transposed convolution is an ordinary 3x3
+        # convolution with a flipped kernel (same size in, same size out), written as Conv2DTranspose like its neighbours
         h = L.Conv2DTranspose(extra_7x7, 3, strides=1, padding="same", use_bias=False, name="conv_7x7")(h)
         h = L.BatchNormalization(name="bn_7x7")(h)
         h = L.LeakyReLU(0.2, name="act_7x7")(h)
@@ -396,8 +412,11 @@ def make_generator(n_classes=0, name="generator", extra_7x7=0):
     return keras.Model(inputs if n_classes else z, image, name=name)
 
 
-def make_discriminator(n_classes=0, name="discriminator", dropout=0.3):
-    """28x28x1 image (and a one-hot label, if n_classes) -> one logit: real vs generated."""
+def make_discriminator(n_classes=0, name="discriminator", dropout=0.3, hidden=0):
+    """28x28x1 image (and a one-hot label, if n_classes) -> one logit: real vs generated.
+
+    hidden: units of a Dense + LeakyReLU layer between the flattened features and the logit (0 = none, a linear head).
+    """
     image = keras.Input((28, 28, 1), name="image")
     h = L.Conv2D(D_FILTERS[0], 4, strides=2, padding="same", name="down_14x14")(image)
     h = L.LeakyReLU(0.2, name="act_1")(h)
@@ -408,6 +427,9 @@ def make_discriminator(n_classes=0, name="discriminator", dropout=0.3):
     if dropout:
         h = L.Dropout(dropout, name="dropout_2")(h)
     h = L.Flatten(name="flatten")(h)
+    if hidden:
+        h = L.Dense(hidden, name="hidden")(h)
+        h = L.LeakyReLU(0.2, name="act_hidden")(h)
     logit = L.Dense(1, name="logit")(h)
     if not n_classes:
         return keras.Model(image, logit, name=name)
@@ -421,7 +443,7 @@ def make_discriminator(n_classes=0, name="discriminator", dropout=0.3):
 
 
 make_generator(extra_7x7=DCGAN_EXTRA_7X7).summary()  # the DCGAN's networks
-make_discriminator(dropout=DCGAN_D_DROPOUT).summary()
+make_discriminator(dropout=DCGAN_D_DROPOUT, hidden=DCGAN_D_HIDDEN).summary()
 
 # %% [markdown]
 # **The training step.** `fit` cannot train a GAN out of the box: there are two models, two losses and two
@@ -434,6 +456,7 @@ make_discriminator(dropout=DCGAN_D_DROPOUT).summary()
 # 2. draw new $z$, **update $G$** with the gradient of the non-saturating loss, taken only over $G$'s weights.
 #    ($D$ takes part in the forward pass but is not updated: that is all "freezing $D$" means here. Keras 2
 #    tutorials set `discriminator.trainable = False` inside a combined model; with an explicit tape it is not needed.)
+# 3. if asked (`ema_decay`), move the averaged copy of $G$ a small step towards the new weights (explained below).
 #
 # Two details are remedies for known problems, used here from the start:
 # - **One-sided label smoothing** (Salimans et al., 2016): real images get target $0.9$ instead of $1$. A
@@ -458,29 +481,52 @@ make_discriminator(dropout=DCGAN_D_DROPOUT).summary()
 #
 # which is $0.45$ where $p_g = p_\text{data}$: a logit below 0. At that equilibrium the threshold at logit 0 would
 # call every image fake (accuracy 0 on real images, 1 on fakes); $D^*$ calls an image real only where
-# $p_\text{data} > 1.25\, p_g$. In the full-profile runs stored below, the DCGAN's discriminator rejects 0.80–0.85 of the
-# fakes in every epoch while accepting only 0.46–0.59 of the real images; the cGAN's discriminator rejects 0.80–0.88 of the fakes and accepts 0.48–0.65 of the real
-# images after epoch 1 (0.71 in epoch 1). That most fakes are rejected and about half of the real images doubted is largely what
+# $p_\text{data} > 1.25\, p_g$. In the full-profile runs stored below, the DCGAN's discriminator rejects 0.79–0.86 of the
+# fakes in every epoch while accepting only 0.63–0.70 of the real images; the cGAN's discriminator rejects 0.80–0.88 of the fakes and accepts 0.48–0.65 of the real
+# images after epoch 1 (0.71 in epoch 1). That most fakes are rejected and a third to a half of the real images doubted is largely what
 # the smoothing itself predicts — the cut at logit 0 is biased towards "fake" under a $0.9$ target — so this pattern
 # is not evidence that $D$ tells most fakes apart and pays for it by doubting real digits. (A cut at $D = 0.45$
 # would be the unbiased one; the notebook does not print accuracies at that cut.) The overall accuracy (the mean of
-# the two printed accuracies: 0.63–0.77 per epoch, over both runs) is far from 1, so neither player wins outright,
+# the two printed accuracies: 0.64–0.78 per epoch, over both runs) is far from 1, so neither player wins outright,
 # and only the Fréchet distance says whether the samples improve.
+#
+# **Sampling from an average of the generator's weights.** $G$'s weights keep moving as long as the game goes on:
+# each update follows the current $D$, so consecutive generators differ in small ways that are not improvements,
+# only reactions. Averaging the weights over the last few hundred steps cancels much of that jitter. After every
+# step, a second copy of $G$ is updated as an exponential moving average (EMA, also called Polyak averaging),
+# $\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta$ with $d = 0.995$ (an average over roughly the last
+# $1/(1 - d) = 200$ steps), including the batch-norm statistics (which are averaged like the weights, not recomputed
+# for the averaged network). A warm-up keeps the average from dragging the random initial weights along:
+# $d_t = \min\big(0.995, (1 + t)/(10 + t)\big)$ at step $t$, which is 0.971 at step 300 and 0.985 at step 600 and
+# reaches 0.995 only after about 1,790 steps; before that the average covers fewer steps. The averaged copy is never trained; it is only used
+# to draw samples (the `sampler` property). Progressive GANs, StyleGAN and BigGAN all report their results this way (Karras et
+# al., 2018; Yazıcı et al., 2019 measured the effect). Keras optimizers also offer `use_ema=True`, but that option
+# averages only the trainable weights and, at the end of `fit`, writes the average *over* the model's weights, whereas here
+# we want both generators side by side, to compare them. The DCGAN of §4 uses the average (both are scored in
+# the Check); the cGAN of §5 does not.
 
 # %%
 class GAN(keras.Model):
     """An (optionally label-conditioned) GAN trained with the non-saturating loss by `fit`."""
 
-    def __init__(self, generator, discriminator, n_classes=0, real_target=0.9, **kwargs):
+    def __init__(self, generator, discriminator, n_classes=0, real_target=0.9, ema_decay=0.0, **kwargs):
         super().__init__(**kwargs)
         self.generator, self.discriminator = generator, discriminator
-        self.n_classes, self.real_target = n_classes, real_target
+        self.n_classes, self.real_target, self.ema_decay = n_classes, real_target, ema_decay
+        if ema_decay:  # a second copy of G whose weights trail the trained ones as an exponential moving average
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
         self.noise = keras.random.SeedGenerator(1)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")}
 
     def compile(self, d_optimizer, g_optimizer):
-        super().compile()
+        super().compile()  # no optimizer passed: Keras builds a default one that train_step never uses
         self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+
+    @property
+    def sampler(self):
+        """The generator to draw samples from: the moving average if there is one, else the trained weights."""
+        return self.ema_generator if self.ema_decay else self.generator
 
     @property
     def metrics(self):
@@ -517,6 +563,15 @@ class GAN(keras.Model):
         grads = tape.gradient(g_loss, self.generator.trainable_weights)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_weights, strict=True))
 
+        # 3. Moving average of G's weights (and of its batch-norm statistics): avg <- d * avg + (1 - d) * current.
+        # Warm-up as in tf.train.ExponentialMovingAverage(num_updates=t): d = min(ema_decay, (1 + t) / (10 + t)), so
+        # the average forgets the random initial weights within the first few hundred steps.
+        if self.ema_decay:
+            t = tf.cast(self.g_optimizer.iterations, "float32")
+            d = tf.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+            for w_avg, w in zip(self.ema_generator.weights, self.generator.weights, strict=True):
+                w_avg.assign(d * w_avg + (1.0 - d) * w)
+
         self.trackers["d_loss"].update_state(d_loss)
         self.trackers["g_loss"].update_state(g_loss)
         self.trackers["d_acc_real"].update_state(tf.cast(real_logits > 0, "float32"))
@@ -541,8 +596,9 @@ def make_dataset(*arrays):
 # **A callback that records progress.** After every epoch it runs the generator on a **fixed** batch of noise
 # vectors (the same $z$ each time, so the grids are comparable), saves the grid as a PNG under
 # `artifacts/11_generative_adversarial_networks/`, relative to the working directory (beside the notebook when it
-# is run from `notebooks/`; git-ignored), and scores $N_\text{eval}$ fresh samples with the judge. The generator runs
-# with `training=False`, so batch normalization uses its moving statistics, as it will when the model is used.
+# is run from `notebooks/`; git-ignored), and scores $N_\text{eval}$ fresh samples with the judge. It uses the
+# model's `sampler` (the averaged generator for the DCGAN) and runs it with `training=False`, so batch normalization
+# uses its moving statistics, as it will when the model is used.
 
 # %%
 def generate(generator, n, labels=None, seed=0):
@@ -572,7 +628,7 @@ class ProgressRecorder(keras.callbacks.Callback):
         self.fids, self.files = [], []
 
     def on_epoch_end(self, epoch, logs=None):
-        g = self.model.generator
+        g = self.model.sampler
         inputs = self.fixed_z if self.labels is None else [self.fixed_z, np.eye(N_CLASSES, dtype="float32")[self.labels]]
         grid = g(inputs, training=False).numpy()
         path = ARTIFACTS / f"{self.prefix}_epoch_{epoch + 1:02d}.png"
@@ -588,7 +644,8 @@ keras.utils.set_random_seed(42)
 # the ceiling: same architecture, no training
 untrained_generator = make_generator(extra_7x7=DCGAN_EXTRA_7X7, name="untrained_generator")
 keras.utils.set_random_seed(42)
-dcgan = GAN(make_generator(extra_7x7=DCGAN_EXTRA_7X7), make_discriminator(dropout=DCGAN_D_DROPOUT), name="dcgan")
+dcgan = GAN(make_generator(extra_7x7=DCGAN_EXTRA_7X7), make_discriminator(dropout=DCGAN_D_DROPOUT, hidden=DCGAN_D_HIDDEN),
+            ema_decay=DCGAN_EMA, name="dcgan")  # fmt: skip
 dcgan.compile(d_optimizer=adam(DCGAN_LR), g_optimizer=adam(DCGAN_LR))
 dcgan_progress = ProgressRecorder("dcgan")
 with du.Timer() as t:
@@ -614,12 +671,13 @@ plt.show()
 
 # %% [markdown]
 # **The curves.** A GAN's losses do not go to zero: each network's progress raises the other's loss. In this run
-# they are not flat either. From step 1,500 to 2,700 the generator's loss rises every epoch (1.01 → 1.14 in the log
-# above), the discriminator's loss falls (1.28 → 1.18) and its accuracy on real images rises (0.50 → 0.59), while
-# its accuracy on fakes stays at 0.81–0.83: the discriminator is slowly gaining. The Fréchet distance — the only
-# curve here that measures sample quality — does not fall from the start: it rises from 60.0 after 300 steps to
-# 67 after 600, drops steeply by step 900, and then falls slowly to 16.0 after 2,700 steps, nearly flat between
-# 2,100 and 2,400.
+# they are not flat either. Over the ten epochs the generator's loss rises from 1.24 to 1.61 (with one dip, 1.39 →
+# 1.33, in epoch 3), the discriminator's loss falls from 1.20 to 1.02, and its accuracy rises on real images
+# (0.63 → 0.69–0.70) and on fakes (0.79 → 0.85–0.86): the discriminator is slowly gaining. The Fréchet distance —
+# the only curve here that measures sample quality — falls steeply from 48.3 after 300 steps to 12.8 after 1,200,
+# and then stays between about 10.5 and 11.5 up to step 3,000 (10.9 in the last epoch): most of the gain in this
+# measure comes in the first 1,200 steps. (These are the averaged generator's samples; the trained weights are
+# scored in the Check below.)
 
 # %%
 epochs = np.arange(1, GAN_EPOCHS + 1) * STEPS_PER_EPOCH
@@ -653,15 +711,17 @@ plot_gan_curves({"DCGAN": dcgan_history}, {"DCGAN": dcgan_progress.fids})
 plt.show()
 
 # %% [markdown]
-# **Check: score the samples.** Now the judge's verdict on $N_\text{eval}$ fresh samples of the trained generator,
-# next to the two anchors: held-out real test images and the untrained generator.
+# **Check: score the samples.** Now the judge's verdict on $N_\text{eval}$ fresh samples of the averaged generator
+# ("DCGAN samples") and of the trained weights it averages, next to the two anchors: held-out real test images and
+# the untrained generator.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-dcgan_samples = generate(dcgan.generator, N_EVAL, seed=1)
+dcgan_samples = generate(dcgan.sampler, N_EVAL, seed=1)  # the moving-average generator
 verdicts = {
     "held-out real images": score(x_test[:N_EVAL]),
     "DCGAN samples": score(dcgan_samples),
+    "DCGAN, trained weights (no average)": score(generate(dcgan.generator, N_EVAL, seed=1)),
     "untrained generator": score(generate(untrained_generator, N_EVAL, seed=1)),
 }
 score_table = pd.DataFrame({k: {m: v for m, v in s.items() if m != "shares"} for k, s in verdicts.items()}).T
@@ -680,73 +740,47 @@ axes[1].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# In the full-profile run stored here, the DCGAN's Fréchet distance (16.1) lies between the two anchors — far below
+# In the full-profile run stored here, the DCGAN's Fréchet distance (10.9) lies between the two anchors — far below
 # the untrained generator (343), well above the real-data floor (2.9). The untrained generator is a **weak
 # bar**, though: any generator that has learned to put white strokes on a black background clears it, so the Check
 # cell's "below half the untrained generator's distance" shows that training worked, not that the samples are good. A
 # stronger simple baseline scored by the same judge — a Gaussian fitted to the training pixels, or blurred real
 # digits — would say more; this notebook does not measure one. An unconditional GAN cannot be asked for a particular
-# digit, and nothing forces its class proportions to be the data's: the judge puts 0.147 of the samples in its most
-# frequent class (7s, in the histogram) and only 0.056 in its rarest (8s), against 0.090–0.115 for the classes of the
-# held-out real images (class entropy 3.25 bits against 3.32).
+# digit, and nothing in its training checks class proportions directly (only at the ideal equilibrium
+# $p_g = p_\text{data}$, which training does not reach, would they have to match): the judge puts 0.162 of the samples in its most
+# frequent class (9s, in the histogram) and only 0.048 in its rarest (6s), against 0.090–0.115 for the classes of the
+# held-out real images (class entropy 3.24 bits against 3.32).
 #
 # **The 0.90 target.** The target for this notebook is a mean judge confidence of at least **0.90** on DCGAN
-# samples; this run reaches **0.872** (held-out real images: 0.983), so the target is **not met**. The Check
-# cell asserts the bar the previous version of the notebook met (> 0.8), not 0.90. The mean hides the spread (the
-# notebook does not print per-sample confidences): by eye (one reader's count, uncertain by a few), about 12 of the 40
-# samples above are broken or ambiguous shapes — for example a U, an open curve like a "(", two §-like squiggles, a V
-# and a J — and the other 28 or so are readable digits.
+# samples; this run reaches **0.907** with the averaged generator (held-out real images: 0.983), so the target is
+# **met**, and the Check cell asserts it — by a margin of 0.007 (0.9066 unrounded), less than the 0.01 that we
+# treat as possible run-to-run noise (appendix), from one seed, on a recipe chosen on this same judge: a second seed
+# could land below 0.90. The trained weights, without the average, score 0.902, also above 0.90, with a Fréchet
+# distance of 12.1 against the average's 10.9: in this run the average adds 0.004 in confidence and lowers the
+# distance by 1.2. **Confidence alone can be gamed:** §7b trains a generator that draws no digits at all and scores
+# 0.926. What says that the 0.907 comes from digits is the rest of the evidence: the same samples have a Fréchet
+# distance of 10.9 (§7b's non-digits: 187; the real floor 2.9) and look like digits in the grid above. The mean hides the spread, so the table also gives the share of images to
+# which the judge gives less than 50 % for every class (`share_below_half`): 0.028 of the averaged generator's samples
+# (0.037 for the trained weights), against 0.003 of the held-out real digits. By eye, most of the 40 samples above
+# are readable digits and a few are malformed — the clearest is the flattened blob in the third row, seventh
+# column — which fits a judge that is unsure about roughly one sample in thirty.
 #
-# **How this recipe was chosen, and what was measured outside this notebook.** The previous version of this
-# notebook trained the DCGAN for 1,800 steps with the cGAN's settings (no $7\times7$ block in $G$, dropout 0.3 in
-# $D$, learning rate $2\cdot10^{-4}$) and reached 0.825 (its full run, 5,000 samples). While preparing this version we ran variants in a separate
-# script that copies this notebook's judge (trained by the same code and seed), networks, training step and seeds,
-# and scores 2,000 samples instead of 5,000 (different sample sets of a different size, so its numbers are not
-# exactly this notebook's). The previous recipe was measured three times: 0.825 (the previous version's full run),
-# 0.822 (the script's re-run in the table below) and 0.821 (an earlier run of the script, the baseline of the
-# moving-average comparison further down) — the same recipe, not three recipes.
-# Those runs are not part of this collection and nothing in this notebook reproduces them; each is **one run with
-# one seed**, so differences of about 0.01 in confidence may be noise:
+# **How this recipe was chosen.** Two earlier versions of this notebook reached 0.825 and then 0.872. While
+# preparing them we measured variants outside the notebook, one change at a time, in a script that copies this
+# notebook's judge, networks and training step (one seed per run, 2,000 scored samples); the tables are in the
+# appendix at the end. In short: a learning rate of $5\cdot10^{-4}$, an extra $7\times7$ block in $G$ and no dropout
+# in $D$ took the first recipe from 0.822 to 0.872 (with 900 more steps); then, of eleven single changes on top of
+# that, a hidden layer in $D$'s head gave the largest gain (+0.023 with 256 units, +0.025 with 512, after 1,800
+# steps), and the moving average added up to 0.015 in most runs. The recipe was chosen on the judge that reports
+# it, so the reported confidence is optimistic by an amount that a second seed, not run, would show.
 #
-# | change against the previous recipe (each row: one run) | steps | confidence | Fréchet distance |
-# |---|---|---|---|
-# | none (the previous recipe) | 1,800 | 0.822 | 34.1 |
-# | both learning rates decayed linearly to 0 over the second half | 1,800 | 0.812 | 40.0 |
-# | learning rate $5\cdot10^{-4}$ for both players | 1,800 | 0.843 | 26.1 |
-# | an extra stride-1 $3\times3$ block (128 channels) at $7\times7$ in $G$ | 1,800 | 0.836 | 27.1 |
-# | no dropout in $D$ | 1,800 | 0.835 | 29.4 |
-# | learning rate and extra block together | 2,700 | 0.866 | 18.4 |
-# | all three together (the recipe used here) | 2,700 | 0.872 | 16.4 |
-# | all three, plus the decay over the second half | 3,000 | 0.875 | 17.1 |
-#
-# This notebook's own run of the chosen recipe, scored on 5,000 samples, agrees with its row: confidence 0.872, Fréchet
-# distance 16.1 against the row's 16.4. The two runs scored different sample
-# sets of different sizes (5,000 against 2,000 draws), and the notebook does not separate the distance's
-# small-sample bias from sampling noise. The epoch-9 grid above is titled 16.0, not 16.1, for a similar reason:
-# the callback scores its own 5,000 samples drawn with `seed=epoch` (seed 8 for the ninth epoch, counting from 0),
-# the Check cell 5,000 others drawn with seed 1 — the same generator, two sample sets.
-#
-# So each of the three changes kept here gained 0.013–0.021 alone at 1,800 steps — at most about twice the 0.01
-# by which one-seed runs may differ, so no single gain is firmly established — and the decay lost about 0.01.
-# Dropping dropout added only +0.006 in combination (0.866 for learning rate and extra block at 2,700 steps, 0.872
-# with dropout removed as well), within that noise: we kept it, but these runs do not show that it helps. The recipe
-# was also chosen by the same judge's confidence and Fréchet distance that this notebook then reports, so the
-# reported 0.872 is the best of several variants on that metric and biased slightly upward (selection on the
-# metric); a second seed, not run, would show by how much. The
-# three together reached 0.864 after 1,800 steps (the previous recipe: 0.822), then flattened: 0.862–0.863 after
-# 2,100 and 2,400 steps, 0.872 after 2,700. With the decay on top, the same recipe had 0.872 after 2,700 steps,
-# as without it, and 0.875 after 3,000. Without the decay and with twice the previous steps, the curve kept creeping
-# up: 0.873 after 3,000 steps, 0.882 after 3,300 and 0.878 after 3,600 (Fréchet distance 14.3),
-# +0.006 from 2,700 to 3,600 steps, so 0.90 is out of reach at twice the previous budget and would need several
-# times it if that trend (read from single, noisy points) held. We kept **2,700 steps**: in two 150-step timing runs side by side, the new networks
-# cost about as much CPU time per step as the previous ones (151–155 against 146–157 ms), so 2,700 steps cost about
-# 1.5× the CPU time of the previous 1,800 for most of the gain that 2× bought (wall-clock time on a shared machine
-# varies more than that: this run's DCGAN took 447 s, the previous version's 235 s). Two more ideas did not help: an exponential moving average of
-# the generator's weights (0.818 against 0.821 without it, at 1,800 steps, with the previous recipe), and a
-# categorical code appended to $z$ with InfoGAN's mutual-information loss (Chen et al., 2016), meant to let $G$ jump
-# between digit classes instead of passing through ambiguous in-between shapes (0.796 against 0.799 after 1,200
-# steps, where we stopped it). The conditional GAN below reaches a much higher confidence with the previous recipe, but it also trains longer, gets the label, and is sampled class by class (§5), so that comparison does not
-# isolate a cause.
+# **This notebook's own run** of the recipe, scored on 5,000 samples: 0.907 with the average and 0.902 with the
+# trained weights after 3,000 steps, Fréchet distances 10.9 and 12.1 — in line with the script's 0.905 and 0.895
+# after 2,700 steps, on different sample sets of a different size. The epoch-10 grid above is titled 10.9 as well,
+# but it is not the same measurement: the callback scores its own 5,000 samples drawn with `seed=epoch` (seed 9 for
+# the tenth epoch, counting from 0), the Check cell 5,000 others drawn with seed 1 — the same generator, two sample
+# sets. The conditional GAN below reaches a higher confidence (0.981) with the first recipe, but it also gets the
+# label and is sampled class by class (§5), so that comparison does not isolate a cause.
 #
 # ## 5. A conditional GAN
 #
@@ -818,10 +852,10 @@ per_class.to_frame().T
 # With the projection discriminator, the judge reads **96.7 %** of the requested digits as the class asked for
 # (worst class: 8s, 88.8 %), with a mean confidence of 0.981 and a Fréchet distance of 5.0 — close to the
 # real-data floor of 2.9. That meets the cGAN target (at least 90 % read as requested; asserted in the Check
-# cell). It is also far below the unconditional DCGAN's 16.1, but that is **not a one-change comparison**: the cGAN
-# trained for 3,000 steps against 2,700, with labels, a projection discriminator and the previous recipe (no
-# $7\times7$ block, dropout in $D$, learning rate $2\cdot10^{-4}$), and its scoring set is
-# class-balanced by construction. The grid shows every row drawing its digit, in varied styles.
+# cell). It is also below the unconditional DCGAN's 10.9, but that is **not a one-change comparison**: the cGAN
+# trained for the same 3,000 steps, but with labels, a projection discriminator with a linear head, the first
+# recipe of §4 (no $7\times7$ block, dropout in $D$, learning rate $2\cdot10^{-4}$) and no weight average, and its
+# scoring set is class-balanced by construction. The grid shows every row drawing its digit, in varied styles.
 #
 # ## 6. Walking through latent space
 #
@@ -859,35 +893,38 @@ print(f"this pair: ||z0|| = {np.linalg.norm(z0):.2f}, ||z1|| = {np.linalg.norm(z
       f"linear {np.linalg.norm(paths['linear'][4]):.2f}, slerp {np.linalg.norm(paths['slerp'][4]):.2f}")
 print(f"linear midpoints of 100,000 random pairs: mean norm {np.linalg.norm(pairs.mean(axis=0), axis=1).mean():.2f}")
 
-fig, axes = plt.subplots(3, 9, figsize=(12, 5.2), layout="constrained")
+fig, axes = plt.subplots(4, 9, figsize=(12, 6.9), layout="constrained")
 for row, (name, zs) in enumerate(paths.items()):
-    images = dcgan.generator(zs, training=False).numpy()
+    images = dcgan.sampler(zs, training=False).numpy()
     reading = judge_images(images)[1].argmax(axis=1)
     for i in range(9):
         axes[row, i].imshow(images[i, ..., 0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
         axes[row, i].set_title(f"{name} t={t_values[i, 0]:.3g}\njudge: {reading[i]}, |z| {np.linalg.norm(zs[i]):.1f}", fontsize=8)
-style_images = cgan.generator([np.repeat(z0[None], 9, axis=0), np.eye(10, dtype="float32")[1:]], training=False).numpy()
-for i in range(9):
-    axes[2, i].imshow(style_images[i, ..., 0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-    axes[2, i].set_title(f"cGAN, z0, label {i + 1}", fontsize=8)
+for row, (z_name, z) in enumerate([("z0", z0), ("z1", z1)], start=2):  # one z per row, labels 1-9
+    style_images = cgan.generator([np.repeat(z[None], 9, axis=0), np.eye(10, dtype="float32")[1:]], training=False).numpy()
+    for i in range(9):
+        axes[row, i].imshow(style_images[i, ..., 0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        axes[row, i].set_title(f"cGAN, {z_name}, label {i + 1}", fontsize=8)
 for ax in axes.flat:
     ax.axis("off")
-fig.suptitle("DCGAN from z0 to z1 along a straight line (top) and a great circle (middle) · cGAN: one z, labels 1–9 (bottom)", fontsize=10)
+fig.suptitle("DCGAN from z0 to z1 along a straight line (top) and a great circle (middle) · cGAN: one z per row, labels 1–9 (bottom two rows)", fontsize=10)
 plt.show()
 
 # %% [markdown]
-# **What the walk shows.** What the images show and what the judge reads differ here. The images: at $z_0$ the
-# DCGAN draws a blotchy, unclear shape; from $t = 0.25$ on, every frame is the same S/5-like stroke with a hook,
-# which sharpens and at $z_1$ gains an extra stroke; none of the frames looks like a clear 3 or 8. The judge's labels:
-# 9, four 5s, three 3s, 8, the same along both paths. So the judge's reading changes while the shape changes
-# little — the path runs along the judge's class boundaries, not from one digit to another — and both ends are poor
-# samples, which makes this a weak pair for a demonstration. The linear and slerp rows look nearly the same, although the
-# linear path's midpoint has norm 5.11 against 7.17 for slerp: for this pair and this generator the shorter noise
-# vectors did no visible harm. So the figure shows what slerp does to the norm, not that it gives better images. In the bottom row one $z$ with labels
-# 1–9 gives nine images that look like the requested digits: the label controls the digit's identity. Thickness and
-# slant vary across the nine as well (the 1 and the 6 thin, the 2 thick, the 8 blurred), and with a single $z$ the
-# figure cannot show what $z$ itself controls, so the split between $z$ (style) and label (identity) is not clean
-# here.
+# **What the walk shows.** At $z_0$ the DCGAN draws a 2 with a blot at its foot. Along the path the stroke
+# straightens into a Z-like 2, turns into a 7 around the middle, the 7's foot curls into a loop ($t = 0.875$), and
+# at $z_1$ the shape is a 7 with a closed loop at the bottom — close to an 8 — that the judge reads as a 3. The
+# judge's labels are 2, 2, 2, 2, 7, 7, 7, 3, 3 along the straight line and 2, 2, 2, 2, 7, 7, 7, 7, 3 along the great
+# circle: the images change gradually, one stroke at a time, and the judge's label switches where the shape is
+# between two digits. The linear and slerp rows look nearly the same, although the linear path's midpoint has norm
+# 5.11 against 7.17 for slerp: for this pair and this generator the shorter noise vectors did no visible harm. So
+# the figure shows what slerp does to the norm, not that it gives better images.
+#
+# In the two bottom rows one $z$ per row is combined with the labels 1–9. Most images are recognizably the digit
+# requested, several of them malformed or smudged (the $z_0$ row's 3; in the $z_1$ row, the 2, the 4 and the 8):
+# the label controls the digit's identity. Each row keeps some of its style — the $z_0$ digits are thick and lean to the right, the $z_1$
+# digits are more upright — but thickness still varies within a row (the $z_1$ row's 1 is thin, its 2 and 4 thick),
+# so $z$ controls part of the style, not all of it; with two noise vectors this is an impression, not a measurement.
 #
 # **Is the generator copying its training set?** Smooth paths do not prove that samples are new: a generator that
 # memorized a few thousand training images could still interpolate between them. A direct check: for each generated
@@ -945,9 +982,9 @@ plt.show()
 
 # %% [markdown]
 # The generated samples sit **farther** from the training set than held-out real digits do (median distance to
-# the nearest training image 11.16 against 8.81), and none of them is closer to a training image than 99 % of
+# the nearest training image 9.68 against 8.81), and none of them is closer to a training image than 99 % of
 # held-out real images are (threshold 2.45). The eight samples nearest to the training set are all 1s, each close
-# to its neighbour's shape but at distances 3.2–4.2, above that threshold: pixel distance favours thin digits, which
+# to its neighbour's shape but at distances 3.1–3.5, above that threshold: pixel distance favours thin digits, which
 # have few lit pixels to disagree on.
 #
 # **What this check can and cannot show.** A *small* distance would flag a copy, so the check rules out near-copies.
@@ -982,7 +1019,8 @@ plt.show()
 PATHOLOGY_EPOCHS = du.pick(full=2, quick=2)
 keras.utils.set_random_seed(42)
 # the DCGAN of §4 (same networks, real_target=0.9), with D's learning rate x10 and G's /10
-strong_d = GAN(make_generator(extra_7x7=DCGAN_EXTRA_7X7), make_discriminator(dropout=DCGAN_D_DROPOUT), name="dcgan_strong_d")
+strong_d = GAN(make_generator(extra_7x7=DCGAN_EXTRA_7X7), make_discriminator(dropout=DCGAN_D_DROPOUT, hidden=DCGAN_D_HIDDEN),
+               ema_decay=DCGAN_EMA, name="dcgan_strong_d")  # fmt: skip
 strong_d.compile(d_optimizer=adam(10 * DCGAN_LR), g_optimizer=adam(DCGAN_LR / 10))
 strong_d_progress = ProgressRecorder("strong_d")
 strong_d_history = strong_d.fit(make_dataset(x_train), epochs=PATHOLOGY_EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
@@ -1014,18 +1052,20 @@ print(f"mean D(G(z)) = {mean_d_fake:.3f} | generator gradient norm: "
       + ", ".join(f"{k} {v:.3g}" for k, v in grad_norm.items()))
 
 # %% [markdown]
-# In the full-profile run stored here, the over-strong discriminator wins its game: it ends with 0.97 accuracy
-# on generated images (and 0.95 on real ones), and the generator's loss is 6.8 in epoch 1 and 10.0 in epoch 2
-# (balanced run: 0.91 and 1.00). Its own loss, 0.953 and 2.547, is far above the floor of about 0.325 set by the
-# real target, so in this run its accuracy, not its loss, is the sign that it wins (the notebook does not examine
-# why its loss stays high). Its generator's samples score a Fréchet distance of 256 against the balanced
-# run's 67 after the same 600 steps. That 67 is read at a local peak of the balanced run's curve (60.0 after 300
-# steps, then a steep fall after 600; §4's curves); the gap is large either way. That gap **cannot be put down to the strong discriminator alone**: a generator with
+# In the full-profile run stored here, the over-strong discriminator wins its game: it rejects 0.96 of the
+# generated images in epoch 1 and 0.94 in epoch 2 (and accepts 0.97 and 0.92 of the real ones), and the generator's
+# loss is 7.5 in epoch 1 and 8.1 in epoch 2 (balanced run: 1.24 and 1.39). Its own loss, 1.15 and 5.43, is far above
+# the floor of about 0.325 set by the real target, so in this run its accuracy, not its loss, is the sign that it
+# wins. Its loss also *rises*, from 1.15 to 5.43, about five times the balanced discriminator's, although its
+# accuracy stays above 0.9: a few confidently wrong verdicts with very large losses would do that, and it points to
+# unstable training at this learning rate as much as to a discriminator that simply wins (the notebook does not
+# examine the per-image losses; the figure has only two points per curve). Its generator's samples score a Fréchet distance of
+# 206 against the balanced run's 29.7 after the same 600 steps. That gap **cannot be put down to the strong discriminator alone**: a generator with
 # a 10× smaller learning rate learns more slowly whatever $D$ does, and the notebook does not run the two controls
 # that would separate the causes (only $G$'s rate ÷10 with the default $D$; only $D$'s rate ×10 with the default
-# $G$). What the run does show is the discriminator's side — mean $D(G(z)) = 0.081$ on fresh fakes — and, against
-# that $D$, the gradient measurement above: the non-saturating loss gives the generator a gradient norm of 36.1
-# against the minimax loss's 3.07, about 12 times larger (the Check cell only asserts "more than 5×").
+# $G$). What the run does show is the discriminator's side — mean $D(G(z)) = 0.026$ on fresh fakes — and, against
+# that $D$, the gradient measurement above: the non-saturating loss gives the generator a gradient norm of 32.9
+# against the minimax loss's 0.949, about 35 times larger (the Check cell only asserts "more than 5×").
 #
 # **Remedies:**
 # balance the two players (learning rates — some recipes deliberately give $D$ a *moderately* larger rate, e.g. 2–4×,
@@ -1039,7 +1079,7 @@ print(f"mean D(G(z)) = {mean_d_fake:.3f} | generator gradient norm: "
 # samples on whatever image $D$ currently scores highest. Alternating updates normally prevent this — $D$ is trained
 # on batches in which the fakes pile up in that region, so it learns to score the region as fake (it judges one
 # image at a time and never sees the batch as a whole), and $G$ has to move on. Here we remove that check on purpose: a copy of
-# the trained DCGAN generator chases the trained discriminator **frozen** (no $D$ updates at all) for a few hundred
+# the trained DCGAN generator (its trained weights, not the average) chases the trained discriminator **frozen** (no $D$ updates at all) for a few hundred
 # steps. Two things differ from §4's training, not one: $D$ is frozen, and the chaser uses a fresh Adam optimizer
 # with learning rate $10^{-3}$, 2× the DCGAN's $5\cdot10^{-4}$. The notebook runs no control (the chase at
 # $5\cdot10^{-4}$, or as many ordinary alternating steps at $10^{-3}$), so what follows shows what a generator can do
@@ -1085,22 +1125,23 @@ axes[1].legend(fontsize=8)
 plt.show()
 
 # %% [markdown]
-# **What the figure shows.** Every sample is a variation of one pattern: a white block filled with a fine
-# checkerboard texture, no digit, repeated with small changes of outline. The generator's loss against the frozen
-# discriminator fell from 1.14 to 0.00 (to two decimals; the loss of single training batches, computed with the
-# chaser's batch normalization in training mode, i.e. on batch statistics, whereas the samples scored below use
-# its moving statistics), i.e. $D$ now calls these images real with probability
-# close to 1 (the loss is −mean log D, so a loss below 0.005 means a geometric mean of D above 0.995): the generator
-# has found a **blind spot** of a discriminator that can no longer adapt, and put every $z$ on it. This is **mode
-# collapse** close to its extreme form — nearly every $z$ gives the same image (7c's definition) — onto a pattern
-# that is not a digit at all.
+# **What the figure shows.** No sample is a digit. Every one is made of the same ingredient — a fine grid of
+# isolated white dots, a checkerboard texture — arranged into blotchy shapes whose outlines differ from sample to
+# sample. The generator's loss against the frozen discriminator fell from 1.34 to 0.00 (to two decimals; the loss of
+# single training batches, computed with the chaser's batch normalization in training mode, i.e. on batch
+# statistics, whereas the samples scored below use its moving statistics), i.e. $D$ now calls these images real
+# with probability close to 1 (the loss is −mean log D, so a loss below 0.005 means a geometric mean of D above
+# 0.995): the generator has found a **blind spot** of a discriminator that can no longer adapt, and moved nearly all
+# its samples into it. The outlines still vary, so this is not the extreme form of mode collapse (every $z$ giving the
+# same image, 7c's definition), but the samples have lost what made them digits: every $z$ now lands in one
+# non-digit region that $D$ happens to score as real.
 #
-# **What the judge says.** Its confidence is fooled: the mean confidence *rises* from 0.872 (DCGAN samples) to
-# 0.913, higher than for the DCGAN's digit samples. The histogram flags the collapse — the top-class share rises to 0.975
-# and the class entropy drops from 3.25 to 0.20 bits — but misdescribes it: it reads the pattern as an 8, which
-# *looks* like collapse onto 8s, although there are no 8s in the figure. **A classifier's confidence and class
+# **What the judge says.** Its confidence is fooled: the mean confidence *rises* from 0.907 (DCGAN samples) to
+# 0.926, higher than for the DCGAN's digit samples. The histogram flags the change — the top-class share rises to
+# 0.906 and the class entropy drops from 3.24 to 0.63 bits — but misdescribes it: it reads the pattern as an 8,
+# which *looks* like collapse onto 8s, although there are no 8s in the figure. **A classifier's confidence and class
 # histogram are only meaningful for inputs that look like the data it was trained on;** on non-digits a softmax can
-# be confidently wrong. The **Fréchet distance** says how far off the samples are: 305, against 16.1 for the DCGAN
+# be confidently wrong. The **Fréchet distance** says how far off the samples are: 187, against 10.9 for the DCGAN
 # (the untrained generator: 343), because the pattern's features sit far from those of real digits in
 # both mean and spread. That is why §3 pairs the histogram with a feature-statistics measure, and why one should
 # always look at the samples.
@@ -1177,13 +1218,14 @@ ring_table
 
 # %%
 fig, axes = plt.subplots(2, 4, figsize=(11, 5.8), layout="constrained", sharex=True, sharey=True)
+lim = 1.05 * max(3.0, max(np.abs(pts[:500]).max() for snaps in ring_runs.values() for pts in snaps.values()))
 for row, (name, snaps) in enumerate(ring_runs.items()):
     for ax, (s, pts) in zip(axes[row], snaps.items(), strict=False):
         ax.scatter(*centres.T, s=80, facecolors="none", edgecolors="tab:orange", label="the 8 modes")
         ax.scatter(*pts[:500].T, s=3, alpha=0.5, label="generated (500 of 2,000)")
         r = mode_report(pts)
-        ax.set_title(f"{name}, step {s}\n{r['modes_covered']} modes ≥ 1 %, spread {r['spread']:.2f}", fontsize=9)
-        ax.set(xlim=(-3, 3), ylim=(-3, 3), aspect="equal")
+        ax.set_title(f"{name}, step {s}\nmodes with ≥ 1 %: {r['modes_covered']}, spread {r['spread']:.2f}", fontsize=8)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")  # wide enough to show all 500 plotted samples
 axes[0, 0].legend(fontsize=7, loc="center")
 plt.show()
 
@@ -1191,10 +1233,10 @@ plt.show()
 # **What the figure and table show.** The balanced run finds the ring by step 1,000 and then covers all **8 modes**
 # (0.88 of its samples on a mode, mode entropy 2.96 bits against the data's 3.00, spread 2.49 against
 # 2.50). The run in which $G$ gets ahead **collapses**: from step 500 on, its samples form one narrow streak: at step
-# 500 just below the bottom mode, at steps 1,000 and 1,500 on the top mode (stretched below it at step 1,000, above it at step 1,500), and by step 2,000 a
-# streak just below and right of the bottom mode. The axes (±3) cut some samples off: the balanced run's scattered
-# samples at step 500 and the "G ahead" streaks at steps 500 and 2,000 run past the edges, so the figure shows less
-# of those distributions than their spreads (2.63, 0.94, 0.76) measure. Each setting is one run with one seed, and
+# 500 a long streak from just below the bottom mode down to about $y = -7.5$, at steps 1,000 and 1,500 a short one
+# on the top mode (reaching below it at step 1,000, above it at step 1,500), and at step 2,000 a streak from the
+# bottom mode down and to the right, to about $(2.5, -4.5)$. The axes are set wide enough (±8) to show every plotted
+# sample, including the balanced run's loose cloud at step 500 (spread 2.63). Each setting is one run with one seed, and
 # on this toy whether and where a run collapses can depend on the seed. The table's `modes_covered` of 1 at step 2,000 rests on only 0.012 of the samples
 # landing on a mode, just over the 1 % cut: the run covers no mode properly, it has collapsed and is wandering across the
 # plane. Its spread, 0.76 against 2.49, is the number that shows the lost variety (the Check cell asserts
@@ -1222,20 +1264,24 @@ plt.show()
 #
 # ## Results
 #
-# The table below is what this run wrote to `results/`. The DCGAN reaches a Fréchet distance of 16.1 (held-out
-# real floor 2.9, untrained-generator ceiling 343 — a weak bar, §4) and a mean judge confidence of 0.872:
-# **the 0.90 confidence target was missed**. Its recipe (learning rate $5\cdot10^{-4}$, an extra $7\times7$ block in
-# $G$, no dropout in $D$, 2,700 steps) raised it from the previous version's 0.825 (chosen as the best of several variants on this same judge, so the
-# 0.872 is slightly optimistic; §4); outside this notebook, twice the
-# previous steps reached 0.878 (§4). The conditional GAN meets its target: 0.967 of the requested digits are read as asked
-# (worst class 0.888), Fréchet distance 5.0. The two Fréchet distances sit side by side in the table, but they
-# are not a one-change comparison (3,000 against 2,700 steps, label conditioning with a projection discriminator,
-# the previous recipe, class-balanced sampling). The pitfalls: the run with D's learning rate ×10 and G's ÷10 ends at a Fréchet distance
-# of 256 against 67 for the balanced run after the same steps (both rates changed, so not a clean attribution,
-# §7a); the generator chasing a frozen $D$ collapses onto one non-digit pattern, Fréchet distance 305, that the judge reads
-# as an 8 with a confidence of 0.913 (§7b); on the
-# ring toy the balanced run covers 8 modes with spread 2.49, and the "G ahead" run collapses to a spread of
-# 0.76 (§7c).
+# The table below is what this run wrote to `results/`. The DCGAN reaches a mean judge confidence of **0.907**
+# with the averaged generator (0.902 with its trained weights), so **the 0.90 confidence target is met**, by a small
+# margin, with a Fréchet distance of 10.9 (held-out real floor 2.9, untrained-generator ceiling 343 — a weak bar,
+# §4); 0.028 of its samples get less than 50 % from the judge for every class. Its recipe (learning rate
+# $5\cdot10^{-4}$, an extra $7\times7$ block in $G$, no dropout in $D$, a hidden layer in $D$'s head, a moving average
+# of $G$'s weights, 3,000 steps) was chosen as the best of many variants on this same judge, so the 0.907 is
+# optimistic by an amount a second seed would show (§4 and the appendix); the hidden layer in $D$ gave the largest
+# gain of the second round of variants. The margin over 0.90 (0.007) is below the run-to-run noise we assume, and
+# confidence alone can be gamed (§7b), so the Fréchet distance and the samples themselves carry as much of the
+# evidence as the confidence.
+# The conditional GAN meets its target: 0.967 of the requested digits are read as asked (worst class 0.888), Fréchet
+# distance 5.0. The two Fréchet distances sit side by side in the table, but they are not a one-change comparison
+# (label conditioning with a projection discriminator, the first recipe, no average, class-balanced sampling). The
+# pitfalls: the run with D's learning rate ×10 and G's ÷10 ends at a Fréchet distance of 206 against 29.7 for the
+# balanced run after the same steps (both rates changed, so not a clean attribution, §7a); the generator chasing a
+# frozen $D$ moves nearly all its samples into one non-digit region, Fréchet distance 187; the judge reads 0.906 of
+# them as 8s, with a mean confidence of 0.926 — above the DCGAN's 0.907, so confidence alone can be gamed (§7b); on the ring toy the balanced run covers 8 modes with spread 2.49, and the
+# "G ahead" run collapses to a spread of 0.76 (§7c).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -1245,6 +1291,8 @@ fid_untrained_generator = verdicts["untrained generator"]["fid"]
 _ = du.report(
     "11_generative_adversarial_networks",
     dcgan_judge_confidence=verdicts["DCGAN samples"]["confidence"],
+    dcgan_trained_weights_judge_confidence=verdicts["DCGAN, trained weights (no average)"]["confidence"],
+    dcgan_share_below_half=verdicts["DCGAN samples"]["share_below_half"],
     real_judge_confidence=verdicts["held-out real images"]["confidence"],
     cgan_class_accuracy=cgan_class_accuracy,
     cgan_worst_class_accuracy=float(per_class.min()),
@@ -1276,9 +1324,7 @@ assert fid_real_heldout < fid_generated < du.pick(full=0.5, quick=0.8) * fid_unt
 assert cgan_verdict["fid"] < du.pick(full=0.5, quick=0.8) * fid_untrained_generator
 # Targets: clean DCGAN samples (judge confidence) and a cGAN that draws what it is asked for. (The quick profile's
 # 200 steps are far too few for either; its bars are the Fréchet ones above.)
-# The DCGAN target (judge confidence >= 0.90) is MISSED in this budget (see §4 for what was measured outside this
-# notebook); the bar asserted here is the one the previous version met, not lowered. The cGAN target is met and asserted.
-assert du.is_quick() or verdicts["DCGAN samples"]["confidence"] > 0.8, verdicts["DCGAN samples"]["confidence"]
+assert du.is_quick() or verdicts["DCGAN samples"]["confidence"] >= 0.90, verdicts["DCGAN samples"]["confidence"]
 assert du.is_quick() or cgan_class_accuracy >= 0.90, cgan_class_accuracy
 # §6: the samples are no closer to the training set than held-out real digits (no near-copies in pixel space; a poor generator also passes this); slerp keeps the norm.
 assert du.is_quick() or np.median(nn_dist_generated) > np.median(nn_dist_heldout)
@@ -1307,6 +1353,80 @@ print("all checks passed")
 # 4. **How good is the yardstick?** Compute the Fréchet distance between two disjoint halves of the test set with
 #    500, 1,000 and 5,000 images each. How large is the small-sample bias, and why must all scores in a comparison
 #    use the same number of images?
+
+
+# %% [markdown]
+# ## Appendix: how the DCGAN recipe of §4 was chosen
+#
+# Two earlier versions of this
+# notebook reached 0.825 (1,800 steps with the cGAN's settings: no $7\times7$ block in $G$, dropout 0.3 in $D$,
+# learning rate $2\cdot10^{-4}$) and then 0.872 (learning rate $5\cdot10^{-4}$ for both players, the $7\times7$ block,
+# no dropout in $D$, 2,700 steps; no hidden layer in $D$, no average). While preparing the versions we ran variants in a
+# separate script that copies this notebook's judge (trained by the same code and seed), networks, training step and
+# seeds, and scores 2,000 samples instead of 5,000 (different sample sets of a different size, so its numbers are
+# not exactly this notebook's). Those runs are not part of this collection and nothing in this notebook reproduces
+# them; each is **one run with one seed**. We did not run second seeds. The only repeats are the first recipe
+# measured twice (0.821 and 0.822 after 1,800 steps) and the second recipe run with two CPU threads and with one
+# (0.864 in the first round, 0.863 as the second round's first row): thread scheduling alone moves the result by
+# about 0.001, and seed-to-seed noise, usually larger, is unmeasured, so we treat differences below about 0.01 as
+# possibly noise. First round, starting from 0.825:
+#
+# | change against the first recipe (each row: one run) | steps | confidence | Fréchet distance |
+# |---|---|---|---|
+# | none (the first recipe) | 1,800 | 0.822 | 34.1 |
+# | both learning rates decayed linearly to 0 over the second half | 1,800 | 0.812 | 40.0 |
+# | learning rate $5\cdot10^{-4}$ for both players | 1,800 | 0.843 | 26.1 |
+# | an extra stride-1 $3\times3$ block (128 channels) at $7\times7$ in $G$ | 1,800 | 0.836 | 27.1 |
+# | no dropout in $D$ | 1,800 | 0.835 | 29.4 |
+# | learning rate and extra block together | 2,700 | 0.866 | 18.4 |
+# | all three together (the second recipe) | 2,700 | 0.872 | 16.4 |
+# | all three, plus the decay over the second half | 3,000 | 0.875 | 17.1 |
+# | all three, twice the first recipe's steps | 3,600 | 0.878 | 14.3 |
+#
+# The combined rows also ran longer than the single changes (2,700–3,600 steps against 1,800), so they change the
+# step count as well. Each of the three changes kept gained 0.013–0.021 alone — at most about twice the assumed
+# noise — and together they flattened out: 0.872 after 2,700 steps and 0.878 after 3,600. Two more ideas did not help in that round: a moving
+# average of the generator's weights on the first recipe (0.818 against 0.821 without it, after 1,800 steps), and a
+# categorical code appended to $z$ with InfoGAN's mutual-information loss (Chen et al., 2016), meant to let $G$ jump
+# between digit classes instead of passing through ambiguous in-between shapes (0.796 against 0.799 after 1,200
+# steps, where we stopped it). So the second round changed one thing at a time on
+# top of the second recipe, each for 1,800 steps, and scored both the trained generator and its moving average
+# ($d = 0.995$):
+#
+# | change against the second recipe (each row: one run, 1,800 steps) | confidence, trained $G$ | confidence, average | Fréchet, trained $G$ |
+# |---|---|---|---|
+# | none (the second recipe, run again) | 0.863 | 0.864 | 22.4 |
+# | real target 1 (no label smoothing) | 0.857 | 0.871 | 23.7 |
+# | batch of 128 instead of 64 (twice the images per step) | 0.859 | 0.867 | 20.1 |
+# | R1 gradient penalty on real images, $\gamma = 1$ (Mescheder et al., 2018) | 0.851 | 0.866 | 22.4 |
+# | top-$k$ generator updates: $G$ learns only from the half of its fakes that $D$ scores highest (Sinha et al., 2020) | 0.860 | 0.865 | 20.0 |
+# | $G$ twice as wide (256 channels at $7\times7$, 128 at $14\times14$) | 0.865 | 0.875 | 20.1 |
+# | $G$ upsamples by nearest-neighbour resizing + $3\times3$ convolution instead of transposed convolutions | 0.867 | 0.862 | 18.4 |
+# | $D$ twice as wide (128 and 256 channels) | 0.864 | 0.867 | 19.2 |
+# | $D$: an extra $3\times3$ convolution (128 channels) at $7\times7$ | 0.877 | 0.887 | 15.2 |
+# | $D$: a hidden `Dense` layer of 512 units before the logit | 0.888 | 0.894 | 16.0 |
+# | **$D$: a hidden `Dense` layer of 256 units before the logit** | **0.886** | **0.894** | 14.7 |
+# | the same, 2,700 steps | 0.895 | 0.905 | 12.9 |
+#
+# What this round says, with the caveat of one seed per row: the changes to $G$, the loss and the batch moved the
+# trained generator's confidence by −0.012 to +0.004, within the assumed noise; the moving average changed it by
+# −0.005 to +0.015 (up in 11 of the 12 rows; on the second recipe itself only +0.001 after 1,800 and 2,700 steps,
+# and +0.005 after 3,600 steps in the same run, continued). An extra convolution in $D$ gained +0.014, about the
+# noise level; the two hidden layers gained +0.023 (256 units) and +0.025 (512 units), two runs pointing the same
+# way and the largest gains of the round (the first round's learning-rate change gave a similar +0.021, on a
+# different base). More width in $D$ (+0.001) did not help. The hidden layer also adds 1.6 million parameters (92 %
+# of the discriminator's), so depth and capacity change together; that the twice-as-wide $D$ (about 540,000
+# parameters, four times the base) did not help argues only weakly against capacity alone. A plausible reading,
+# not tested further: with a linear head, $D$'s verdict is a weighted sum of local features at fixed positions,
+# which is a poor test of a digit's overall shape, and shape is what the judge's confidence rewards. Shrinking the
+# noise vectors at sampling time (multiplying $z$ by 0.9, 0.8 or 0.7, the "truncation trick" of BigGAN) moved the
+# trained generator's confidence by −0.009 to +0.004 in the runs where we tried it (0.886 → 0.886, 0.883, 0.879 for
+# the hidden-layer run) and raised the Fréchet distance in nearly all of them, so it is not used. The recipe used in
+# §4 is the second recipe plus the hidden layer of 256 units and the average, for 3,000 steps (the script measured
+# 2,700 steps, where the average reached 0.905; the 300 more steps were meant as a margin, and §4's own run, 0.907,
+# does not show whether they added anything). The selection caveat stands: the recipe was chosen on the judge that
+# reports it, so the reported confidence is the best of many variants on that metric and biased upward by an
+# unknown amount that a second seed, not run, would show.
 #
 # **Previous:** [10 · Attention and Transformers](10_attention_and_transformers.ipynb) ·
 # **Next:** [12 · Deployment](12_deployment.ipynb) — saving, exporting and serving a trained model.
