@@ -42,9 +42,11 @@
 # for testing, loaded as raw text by `du.data.load_imdb_reviews()` from the offline mirror or a verified download.
 #
 # **Runtime:** the wall time of the stored full-profile run is in the README table (from
-# `results/08_rnn_lstm_text.json`); on a 2-core CPU most of it goes to NBSVM's 1–3-gram features and fits (about 120 s of vectorizing and
-# five fits of 22–36 s) and the four recurrent models (about 530 s of training in all, from the printed seconds per
-# epoch and epoch counts). The quick profile used by CI trains on small subsets for one epoch.
+# `results/08_rnn_lstm_text.json`). On the 2-core CPU of the stored run the largest costs were the four recurrent
+# models (about 270 s of training in all, from the printed seconds per epoch and epoch counts), the n-gram bag of §6
+# (about 100 s) and NBSVM's 1–3-gram features and fits (38 s of vectorizing and five fits of 6–9 s); the TF-IDF control
+# on the first 100 tokens (§5) took 61 s. Wall-clock times on shared machines of this class vary by 2–3×. The quick
+# profile used by CI trains on small subsets for one epoch.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -127,10 +129,10 @@ for n in (100, 200, 400):
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 3.5))
-ax.hist(lengths, bins=np.arange(0, 1400, 20), color="tab:blue", alpha=0.8)
+ax.hist(lengths, bins=np.arange(0, 1000 + 20, 20), color="tab:blue", alpha=0.8)
 for n, style in ((200, "--"), (400, ":")):
     ax.axvline(n, color="k", ls=style, label=f"{n} words: {np.mean(lengths <= n):.0%} of reviews fit")
-ax.set(xlabel=f"words per review (training reviews; {np.mean(lengths >= 1400):.1%} are 1,400 or longer, not shown)", ylabel="reviews",
+ax.set(xlabel=f"words per review (training reviews; {np.mean(lengths > 1000):.1%} are longer than 1,000 words, not shown)", ylabel="reviews", xlim=(0, 1000),
        title="Review lengths: a long right tail")  # fmt: skip
 ax.legend()
 plt.show()
@@ -252,8 +254,9 @@ print("most positive:", ", ".join(terms[by_weight[::-1][:15]]))
 # ("7/10" → "7", "10"; "i", "a") and makes "!" and "?" tokens; n-grams seen in fewer than two training reviews are
 # dropped (`min_df=2`, which keeps the feature matrix and the fits small); $r$ is computed on the training split
 # only. The regularization strength `C` is chosen on the validation split from the grid $\{0.1, 0.3, 1, 3, 10\}$ (the
-# time of each fit is printed). In this run the chosen value lies inside the grid, not at an edge, and the Check cell
-# asserts it; "Reading the numbers" below says why that position rests on a few reviews. We also score naive Bayes itself, $r^\top \hat x_d + \log\frac{P(+)}{P(-)}$, to
+# time of each fit is printed). Over this grid the validation accuracy barely moves: the Check cell asserts that the
+# curve is flat (maximum − minimum of the five validation accuracies below 0.005), and "Reading the numbers" below
+# says why the chosen value itself rests on a few reviews. We also score naive Bayes itself, $r^\top \hat x_d + \log\frac{P(+)}{P(-)}$, to
 # see what the trained weights add.
 
 # %%
@@ -302,9 +305,9 @@ print(f"chosen on validation: C={best_C} → TEST {baselines['NBSVM 1-3-grams (L
 # are within 0.0024 of each other (12 reviews of 5,000), less than one standard error of a validation accuracy near
 # 0.92 ($\sqrt{0.92 \cdot 0.08 / 5000} \approx 0.004$). That standard error is only a rough scale here: the five
 # fits are scored on the same reviews, and the right tool to compare two of them is a paired test such as McNemar's
-# (§6). The chosen 3.0 beats 1.0 by 2 reviews and 10.0 by 4, so the Check cell's assertion that the chosen `C` lies
-# inside the grid, not at an edge, holds in this run but could flip with a library version or another data order;
-# the grid shows a flat curve over two decades of `C`, not a sharp optimum. Scored once on the test set, NBSVM reaches **0.9153**, against
+# (§6). The chosen 3.0 beats 1.0 by 2 reviews and 10.0 by 4, so which `C` wins could change with a library version or
+# another data order; what the grid shows is a flat curve over two decades of `C`, not a sharp optimum, and that is
+# what the Check cell asserts (maximum − minimum of the five validation accuracies below 0.005). Scored once on the test set, NBSVM reaches **0.9153**, against
 # 0.9015 for TF-IDF uni+bigrams and 0.8857 for TF-IDF unigrams (the Check cell asserts at least 91 % and the win over
 # uni+bigrams). Naive Bayes alone, with weights obtained by counting and no optimization, already reaches 0.8816 on
 # the test set; training a linear model on the NB-scaled features takes it to 0.9153.
@@ -549,10 +552,10 @@ arrow(ax, (8.0, 2.05), (8.0, 1.4))
 arrow(ax, (7.53, 1.15), (7.75, 1.15))
 ax.plot([8.0, 8.0], [0.9, yin], color="k", lw=1.2)
 arrow(ax, (8.0, yin), (10.4, yin), "$h_t$", offset=(1.3, 0.25))
-ax.text(5.0, 3.75, "cell state: only × $f_t$ (forget) and + (write) on this line; the direct gradient path is scaled by $f_t$ per step",
+ax.text(5.0, 4.15, "cell state: only × $f_t$ (forget) and + (write) on this line; the direct gradient path is scaled by $f_t$ per step",
         ha="center", fontsize=10)  # fmt: skip
 ax.text(4.1, -0.85, "every σ / tanh box reads $[h_{t-1}, x_t]$ with its own weights", fontsize=10, ha="left")
-ax.set(xlim=(-0.2, 10.6), ylim=(-1.2, 4.1), title="One LSTM step")
+ax.set(xlim=(-0.2, 10.6), ylim=(-1.2, 4.5), title="One LSTM step")
 ax.axis("off")
 plt.show()
 
@@ -725,6 +728,7 @@ def fit_and_test(model, ds_tr, ds_va, ds_te, epochs, optimizer=None, patience=2)
     return dict(model=model, history=history.history, test_accuracy=test_accuracy, test_inputs=ds_te,
                 val_accuracy=max(history.history["val_accuracy"]),
                 best_epoch=int(np.argmax(history.history["val_accuracy"])) + 1, s_per_epoch=float(np.mean(timer.seconds)),
+                s_per_epoch_after_first=float(np.median(timer.seconds[1:] or timer.seconds)),  # epoch 1 also traces
                 epochs=len(timer.seconds), params=model.count_params())  # fmt: skip
 
 
@@ -739,7 +743,68 @@ for kind in ("SimpleRNN", "LSTM", "GRU", "BiLSTM", "Conv1D"):
     r = runs[kind]
     stopped = "reached the cap" if r["epochs"] == CMP_EPOCHS else f"stopped early, best epoch {r['best_epoch']}"
     print(f"{kind:9s} val {np.round(r['history']['val_accuracy'], 4).tolist()} ({stopped}) | "
-          f"test {r['test_accuracy']:.4f} | {r['s_per_epoch']:.1f} s/epoch", flush=True)  # fmt: skip
+          f"test {r['test_accuracy']:.4f} | {r['s_per_epoch']:.1f} s/epoch (mean), "
+          f"{r['s_per_epoch_after_first']:.1f} (median of epochs 2+)", flush=True)  # fmt: skip
+
+# %% [markdown]
+# **A control for the input length.** These models read the first 100 tokens of each review; the TF-IDF baselines of
+# §2 read every token. To see how much of the gap the truncation alone explains, we fit the same TF-IDF + logistic
+# regression on the first 100 tokens only, cut exactly as the sequence models' inputs are cut: `TextVectorization`'s
+# standardization (lower-case, strip punctuation), a split on whitespace, then the first 100 tokens (the cell checks
+# that these texts give the sequence models' token ids). Two vocabularies: uni+bigrams seen in at least two training
+# reviews, as in §2, and the unigrams of the sequence models' own vocabulary (19,998 tokens). `C` is chosen on the
+# validation split from $\{0.25, 1, 4, 16\}$ (4.0 is the value fixed in §2). The paired test printed at the end,
+# McNemar's, is explained in §6.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # TextVectorization's default standardization
+
+
+def first_tokens(texts, n=CMP_LEN):
+    """The first n tokens of each review, standardized and split as TextVectorization does, joined by spaces."""
+    tokens = tf.strings.split(tf.strings.regex_replace(tf.strings.lower(texts), STRIP_PUNCTUATION, ""))[:, :n]
+    return np.array([t.decode() for t in tf.strings.reduce_join(tokens, axis=-1, separator=" ").numpy()], dtype=object)
+
+
+def split_on_spaces(text):
+    return [token for token in text.split(" ") if token]
+
+
+def mcnemar(a_correct, b_correct):
+    """Exact McNemar test (§6): reviews only A gets right, reviews only B gets right, two-sided p-value."""
+    only_a, only_b = int(np.sum(a_correct & ~b_correct)), int(np.sum(~a_correct & b_correct))
+    return only_a, only_b, binomtest(only_a, only_a + only_b, 0.5).pvalue
+
+
+first_texts = [first_tokens(t) for t in (texts_train, texts_val, texts_test)]
+same_ids = np.array_equal(vectorizer(first_texts[1])[:, :CMP_LEN], vectorizer(texts_val)[:, :CMP_LEN])
+print(f"first {CMP_LEN} tokens give the sequence models' token ids (validation reviews): {bool(same_ids)}")
+FIRST_C_GRID = du.pick(full=(0.25, 1.0, 4.0, 16.0), quick=(4.0,))
+first100 = {}
+for name, settings in {"uni+bigrams, min_df=2": dict(ngram_range=(1, 2), min_df=2),
+                       "unigrams, sequence-model vocabulary": dict(vocabulary=vocabulary[2:].tolist())}.items():  # fmt: skip
+    with du.Timer() as timer:
+        tfidf_first = TfidfVectorizer(tokenizer=split_on_spaces, token_pattern=None, lowercase=False, sublinear_tf=True,
+                                      **settings)  # fmt: skip
+        X_tr = tfidf_first.fit_transform(first_texts[0])
+        X_va, X_te = tfidf_first.transform(first_texts[1]), tfidf_first.transform(first_texts[2])
+        fits = {C: LogisticRegression(C=C, max_iter=1000).fit(X_tr, y_train) for C in FIRST_C_GRID}
+    val_by_C = {C: m.score(X_va, y_val) for C, m in fits.items()}
+    C_first = max(val_by_C, key=val_by_C.get)  # chosen on validation
+    predictions = fits[C_first].predict(X_te)
+    first100[name] = dict(features=X_tr.shape[1], C=C_first, val_accuracy=val_by_C[C_first],
+                          test_accuracy=float(np.mean(predictions == y_test)), test_predictions=predictions)  # fmt: skip
+    print(f"TF-IDF + LR, first {CMP_LEN} tokens, {name}: {X_tr.shape[1]:,} features | val by C "
+          f"{ {C: round(v, 4) for C, v in val_by_C.items()} } → C={C_first} | val {val_by_C[C_first]:.4f} | "
+          f"test {first100[name]['test_accuracy']:.4f} | {timer.seconds:.0f} s", flush=True)  # fmt: skip
+best_sequence = max(runs, key=lambda k: runs[k]["val_accuracy"])  # chosen on validation
+sequence_correct = (runs[best_sequence]["model"].predict(ds_test_cmp, verbose=0)[:, 0] > 0) == (y_test == 1)
+first_correct = first100["uni+bigrams, min_df=2"]["test_predictions"] == y_test
+only_first, only_sequence, p_first = mcnemar(first_correct, sequence_correct)
+print(f"paired test on the test set, TF-IDF uni+bigrams (first {CMP_LEN} tokens) vs {best_sequence} (best sequence model "
+      f"on validation, test {sequence_correct.mean():.4f}): only TF-IDF right {only_first:,} | only {best_sequence} right "
+      f"{only_sequence:,} | exact McNemar p = {p_first:.3g}")  # fmt: skip
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -748,15 +813,18 @@ comparison = pd.DataFrame(
         "best val accuracy": [r["val_accuracy"] for r in runs.values()],
         "test accuracy": [r["test_accuracy"] for r in runs.values()],
         "parameters": [r["params"] for r in runs.values()],
-        "s/epoch": [r["s_per_epoch"] for r in runs.values()],
+        "s/epoch (mean)": [r["s_per_epoch"] for r in runs.values()],
+        "s/epoch (median, epochs 2+)": [r["s_per_epoch_after_first"] for r in runs.values()],
         "best epoch": [r["best_epoch"] for r in runs.values()],
         "epochs run": [r["epochs"] for r in runs.values()],
     },
-    index=list(runs),
+    index=[f"{k} (first {CMP_LEN} tokens)" for k in runs],
 )
-comparison.loc["TF-IDF unigrams + LR (all tokens)"] = [baselines["TF-IDF unigrams + LR"]["val_accuracy"],
-                                                     baselines["TF-IDF unigrams + LR"]["test_accuracy"],
-                                                     baselines["TF-IDF unigrams + LR"]["features"] + 1, np.nan, np.nan, np.nan]  # fmt: skip
+linear_rows = {f"TF-IDF + LR, {k} (first {CMP_LEN} tokens)": v for k, v in first100.items()}
+linear_rows |= {f"{k} (all tokens)": baselines[k] for k in baselines}
+for label, b in linear_rows.items():
+    comparison.loc[label] = [b["val_accuracy"], b["test_accuracy"], b["features"] + 1, np.nan, np.nan, np.nan, np.nan]
+comparison = comparison.astype({"parameters": "int64", "best epoch": "Int64", "epochs run": "Int64"})
 comparison
 
 # %%
@@ -765,13 +833,15 @@ for (kind, r), style in zip(runs.items(), ("o-", "s--", "^-", "D:", "v-."), stri
     epochs = np.arange(1, len(r["history"]["val_accuracy"]) + 1)
     axes[0].plot(epochs, r["history"]["val_accuracy"], style, label=kind, alpha=0.8)
     total_seconds = r["s_per_epoch"] * r["epochs"]
-    axes[1].scatter(total_seconds, r["test_accuracy"], s=60)
-    axes[1].annotate(kind, (total_seconds, r["test_accuracy"]), textcoords="offset points", xytext=(5, 5))
+    standard_error = np.sqrt(r["test_accuracy"] * (1 - r["test_accuracy"]) / len(y_test))
+    axes[1].errorbar(total_seconds, r["test_accuracy"], yerr=standard_error, fmt="o", ms=7, capsize=4)
+    axes[1].annotate(kind, (total_seconds, r["test_accuracy"]), textcoords="offset points", xytext=(7, -4))
 axes[0].set(xlabel="epoch", ylabel="validation accuracy", title=f"Sequence models, first {CMP_LEN} tokens")
 axes[0].xaxis.set_major_locator(plt.MaxNLocator(integer=True))
 axes[0].legend()
-axes[1].set(xlabel="total training time, s (all epochs run, training + validation)", ylabel="test accuracy",
+axes[1].set(xlabel="total training time, s (all epochs run, training + validation)", ylabel="test accuracy (±1 SE)",
             title="Test accuracy vs training time (one seed each)")  # fmt: skip
+axes[1].margins(x=0.15, y=0.3)
 for ax in axes:
     ax.grid(alpha=0.3)
 fig.tight_layout()
@@ -782,7 +852,7 @@ plt.show()
 # the 12-epoch cap (asserted), after 3 (LSTM) to 6 (GRU) epochs, with best epochs between 1 and 4. On validation, the
 # LSTM (0.8306), the GRU (0.8280), the BiLSTM (0.8310) and the convolution (0.8326) lie within about one standard
 # error (0.005) of each other: a tie. (The standard error of one accuracy is only a rough scale for models scored on
-# the same reviews; the paired McNemar test of §6 is the right tool, and it is not run on these models.) The SimpleRNN is lower (0.8134), and its validation accuracy went from 0.8134
+# the same reviews; the paired McNemar test of §6 is the right tool, and it is not run between these five models.) The SimpleRNN is lower (0.8134), and its validation accuracy went from 0.8134
 # down to 0.764 and back to 0.8064 before it stopped: a noisy run, not a settled one. On test, the LSTM (0.8107) and
 # the convolution (0.8105) lead, and the BiLSTM (0.7946), the GRU (0.7933) and the SimpleRNN (0.7881) follow. With one
 # seed per model, gaps of one or two points are not a reliable ranking. For example, the BiLSTM wins on validation by
@@ -796,19 +866,37 @@ plt.show()
 # well: TF-IDF unigrams 0.8976 → 0.8857, TF-IDF uni+bigrams 0.9088 → 0.9015 (both with `C` fixed at 4.0), naive Bayes
 # alone 0.8876 → 0.8816. "Likely" because it is not measured here (a split by movie would measure it).
 #
-# **Cost.** The times are wall-clock seconds on a shared 2-core machine, and they are noisy. The convolution
-# (3.5 s per epoch) is asserted to be faster than the LSTM (45.4 s): it processes all positions in parallel, while a
-# recurrent layer must go step by step. Among the recurrent layers, the stored run is not even in the expected order:
-# the LSTM's epochs took longer than the BiLSTM's (31.6 s), although the BiLSTM does twice the recurrent work. So read
-# these per-epoch times as rough. The right panel of the figure shows each model's total training time (epochs run ×
-# seconds per epoch). In the left panel, the SimpleRNN's first epoch (0.5374) stretches the y-axis; after their first
+# **The control for the input length** (printed above the table; the last five rows of the table are the linear
+# models). Cut to the same first 100 tokens, TF-IDF uni+bigrams + LR scores 0.8504 on validation and **0.8336** on
+# test; on unigrams from the sequence models' own 19,998-token vocabulary, 0.8410 and **0.8191**. For the uni+bigram
+# model the chosen `C` (16) is the largest of the grid, on a curve that still rose by 0.0014 (7 reviews) from `C` = 4,
+# so a weaker penalty might score slightly higher. Two things follow. First, the truncation accounts for most of the
+# gap to the full-text baseline: the uni+bigram model goes from 0.9015 with every token to 0.8336 with the first 100,
+# 6.8 of the 9.1 to 11.3 points by which the sequence models trail it
+# (besides the truncation, the tokenization, `TextVectorization`'s instead of scikit-learn's, and `C`, 16 chosen on
+# validation instead of 4.0, change too). Second, on the same 100 tokens the linear models are still ahead of every
+# sequence model (0.7881–0.8107 on test). The uni+bigram model against the best sequence model on validation, the
+# Conv1D, on the same test reviews: 2,170 only TF-IDF gets right, 1,593 only the Conv1D, exact McNemar p = 5.05e-21.
+# The unigram model with the sequence models' vocabulary is 0.84 points above the LSTM (0.8191 vs 0.8107), a
+# difference not tested for significance.
+#
+# **Cost.** The times are wall-clock seconds on a shared 2-core machine, and they are noisy. The table gives the mean
+# over all epochs and the median of epochs 2 onwards (the first epoch also traces the model's functions). The
+# convolution (4.5 s per epoch on average, median 4.1 s) is asserted to be faster than the LSTM (15.4 s, median
+# 15.1 s): it processes all positions in parallel, while a recurrent layer must go step by step. Among the recurrent
+# layers, even the medians are not in the expected order: the BiLSTM, which does twice the recurrent work of the LSTM,
+# has the same median (15.1 s), and the GRU (17.7 s), which has fewer weights than the LSTM, is the slowest; the
+# SimpleRNN takes 5.9 s. So read these per-epoch times as rough. The right panel of the figure shows each model's total
+# training time (epochs run × mean seconds per epoch) and its test accuracy with a bar of ±1 standard error (about
+# 0.0025 for one accuracy on 25,000 reviews; not a paired comparison): the bars of the LSTM and the Conv1D overlap, as
+# do those of the BiLSTM and the GRU, and the SimpleRNN is the lowest. In the left panel, the SimpleRNN's first epoch (0.5374) stretches the y-axis; after their first
 # epoch the other four models stay between about 0.81 and 0.83 (the convolution starts at 0.7628), and the LSTM and
 # BiLSTM curves overlap.
 #
 # The Check cell also asserts that none of these sequence models reaches the TF-IDF uni+bigram baseline (0.9015).
 # That baseline reads every token of every review instead of the first 100, so this comparison changes the model
 # (linear vs recurrent) and the input length at the same time, and also the vocabulary and the fitting (the end of §6
-# lists every difference).
+# lists every difference); the control above measures what the input length alone does to the linear model.
 #
 # Does the gradient explain the differences between the cells? Here is the gradient profile of §4 again, now for the
 # trained models (same 64 reviews, first 100 tokens):
@@ -853,7 +941,8 @@ plt.show()
 #
 # The comparison suggests two things (neither is a controlled experiment): the label depends mostly on *which*
 # words and short phrases occur, and the linear models, which read every token, are ahead of sequence models that
-# read the first 100 (with other settings changing too, listed at the end of §6). A model built on these two observations is the **bag of n-gram embeddings**
+# read the first 100 (with other settings changing too, listed at the end of §6; on the same first 100 tokens a
+# linear model is still ahead, §5). A model built on these two observations is the **bag of n-gram embeddings**
 # (the idea of fastText, Joulin et al., 2016): represent a review by the **average of the embedding vectors of its
 # unigrams and bigrams**, and feed that average to a linear output:
 #
@@ -903,7 +992,7 @@ with du.Timer() as timer:
 ngram_vocabulary = np.array(ngram_vectorizer.get_vocabulary())
 print(f"n-gram vocabulary: {len(ngram_vocabulary):,} entries (adapt {timer.seconds:.1f} s); "
       f"e.g. {ngram_vocabulary[[2, 3, 100, 1000, 10000]].tolist()}")  # fmt: skip
-print("'not good at all' →", [ngram_vocabulary[i] for i in ngram_vectorizer(["not good at all"])[0].numpy() if i])
+print("'not good at all' →", [str(ngram_vocabulary[i]) for i in ngram_vectorizer(["not good at all"])[0].numpy() if i])
 
 
 # %%
@@ -935,14 +1024,23 @@ print(f"best val {bag['val_accuracy']:.4f} | TEST {bag['test_accuracy']:.4f} | {
 du.plot.learning_curves(bag["history"], metrics=["loss", "accuracy"], title="Bag of n-gram embeddings")
 plt.show()
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+bag_correct = (bag["model"].predict(ds_test_ng, verbose=0)[:, 0] > 0) == (y_test == 1)
+tfidf_bigram_correct = baselines["TF-IDF uni+bigrams + LR"]["test_predictions"] == y_test
+only_bag, only_tfidf, p_bag = mcnemar(bag_correct, tfidf_bigram_correct)
+print(f"n-gram bag (test {bag_correct.mean():.4f}) vs TF-IDF uni+bigrams + LR (test {tfidf_bigram_correct.mean():.4f}): "
+      f"only the bag right {only_bag:,} | only TF-IDF right {only_tfidf:,} | exact McNemar p = {p_bag:.3g}")  # fmt: skip
+
 # %% [markdown]
 # **Reading the run.** Early stopping ended the bag's training after 8 epochs, 4 before the cap: its best epoch was
 # the 7th (validation 0.9104), the 8th did not improve on it (0.9102), and the weights of epoch 7 were restored. A
 # patience of 1 is a strict rule: it stopped on a drop of 0.0002, one review in 5,000, one epoch after the
 # validation accuracy had still risen by 0.0072; whether a longer patience would find a better epoch is not tested
-# here. On test it scores 0.8999, against 0.9015 for the TF-IDF uni+bigram model, a difference of 40 reviews in 25,000
-# that is **not tested for significance** (the McNemar test below would be the tool), so no order between the two is
-# claimed; on validation the bag was ahead (0.9104 vs 0.9088), a difference not tested either.
+# here. On test it scores 0.8999, against 0.9015 for the TF-IDF uni+bigram model, a difference of 40 reviews in
+# 25,000. McNemar's paired test (printed above; explained with the headline below) counts 449 test reviews that only
+# the bag gets right and 490 that only TF-IDF gets right: p = 0.192, a difference well within chance, so no order
+# between the two is claimed. On validation the bag was ahead (0.9104 vs 0.9088), a difference not tested.
 #
 # ### A network on naive-Bayes-weighted n-grams
 #
@@ -956,8 +1054,8 @@ plt.show()
 # model class as NBSVM. What differs is the fitting: NBSVM minimizes the L2-penalized loss to its optimum with
 # liblinear; this network starts from small random weights (Glorot uniform), has no penalty, and is stopped by the validation
 # split after 7 to 14 epochs of Adam, depending on the seed (printed below; early stopping acts as the regularizer). It is not a sequence model, and its features are exactly NBSVM's, built by classical statistics. (Whether the
-# naive-Bayes weighting itself is what helps would need a control this notebook does not run: the same `Dense(1)` on
-# the unweighted binarized n-grams.) The run with seed 42 is the reported
+# naive-Bayes weighting itself is what helps is measured after the seed runs: the same `Dense(1)` on the unweighted
+# binarized n-grams.) The run with seed 42 is the reported
 # model; two more seeds measure how much its test accuracy moves between training runs.
 
 # %%
@@ -965,17 +1063,19 @@ plt.show()
 NB_NET_EPOCHS = du.pick(full=20, quick=3)  # a cap; early stopping on validation ends the run
 
 
-def fit_nb_net(seed):
+def fit_nb_net(seed, features=None):
+    """A Dense(1) on sparse n-gram features (default: NBSVM's NB-weighted Z), Adam + early stopping."""
+    X_tr, X_va, X_te = features or (Z_train, Z_val, Z_test)
     keras.utils.set_random_seed(seed)
-    inputs = keras.Input((Z_train.shape[1],), sparse=True, name="nb_weighted_ngrams")
+    inputs = keras.Input((X_tr.shape[1],), sparse=True, name="nb_weighted_ngrams" if features is None else "ngrams")
     model = keras.Model(inputs, L.Dense(1, name="logit")(inputs), name="nb_net")
     model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=LOSS, metrics=METRICS())
     timer = EpochTimer()
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=2, restore_best_weights=True)
-    history = model.fit(Z_train, y_train, validation_data=(Z_val, y_val), epochs=NB_NET_EPOCHS, batch_size=512,
+    history = model.fit(X_tr, y_train, validation_data=(X_va, y_val), epochs=NB_NET_EPOCHS, batch_size=512,
                         callbacks=[timer, stop], verbose=0)  # fmt: skip
-    test_accuracy = model.evaluate(Z_test, y_test, batch_size=1024, verbose=0, return_dict=True)["accuracy"]
-    return dict(model=model, history=history.history, test_accuracy=test_accuracy, test_inputs=Z_test,
+    test_accuracy = model.evaluate(X_te, y_test, batch_size=1024, verbose=0, return_dict=True)["accuracy"]
+    return dict(model=model, history=history.history, test_accuracy=test_accuracy, test_inputs=X_te,
                 val_accuracy=max(history.history["val_accuracy"]), s_per_epoch=float(np.mean(timer.seconds)),
                 epochs=len(timer.seconds), params=model.count_params())  # fmt: skip
 
@@ -989,6 +1089,39 @@ seed_tests = [r["test_accuracy"] for r in seed_runs]
 print(f"test accuracy over seeds {[SEED, 1, 2][: len(seed_tests)]}: {np.round(seed_tests, 4).tolist()} "
       f"(spread max − min {max(seed_tests) - min(seed_tests):.4f}); epochs run {[r['epochs'] for r in seed_runs]} "
       f"(cap {NB_NET_EPOCHS})")  # fmt: skip
+
+# %% [markdown]
+# **A control for the weighting.** Is it the naive-Bayes weighting that makes this `Dense(1)` strong, or the fitting
+# (Adam, early stopping)? The same function trains the same `Dense(1)` (Adam at $3\times10^{-3}$, batches of 512,
+# patience 2, cap 20, the same three seeds) on the binarized 1–3-grams $\hat x_d$ *without* the scaling by $r$; the
+# only change is the input.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+unweighted = tuple(B.tocsr().astype(np.float32) for B in (B_train, B_val, B_test))
+plain_runs = [fit_nb_net(s, unweighted) for s in [SEED, 1, 2][: len(seed_runs)]]
+plain_tests = [r["test_accuracy"] for r in plain_runs]
+for label, rs in (("NB-weighted (the NB net)", seed_runs), ("unweighted binarized", plain_runs)):
+    print(f"Dense(1), {label:24s} best val {[round(r['val_accuracy'], 4) for r in rs]} | "
+          f"test {[round(r['test_accuracy'], 4) for r in rs]} | epochs run {[r['epochs'] for r in rs]}")  # fmt: skip
+print(f"NBSVM (liblinear, NB-weighted): val {baselines['NBSVM 1-3-grams (LR)']['val_accuracy']:.4f} | "
+      f"test {baselines['NBSVM 1-3-grams (LR)']['test_accuracy']:.4f}")  # fmt: skip
+nb_net_correct = (nb_net["model"].predict(Z_test, batch_size=1024, verbose=0)[:, 0] > 0) == (y_test == 1)
+plain_correct = (plain_runs[0]["model"].predict(unweighted[2], batch_size=1024, verbose=0)[:, 0] > 0) == (y_test == 1)
+only_nb, only_plain, p_plain = mcnemar(nb_net_correct, plain_correct)
+print(f"paired test on the test set, seed {SEED}: only the NB net right {only_nb:,} | only the unweighted one right "
+      f"{only_plain:,} | exact McNemar p = {p_plain:.3g}")  # fmt: skip
+
+# %% [markdown]
+# **What the control shows** (printed above). Without the naive-Bayes scaling, the same `Dense(1)` trained the same
+# way reaches 0.9182, 0.9174 and 0.9194 on validation and **0.9105**, 0.9092 and 0.9108 on test (seeds 42, 1, 2; early
+# stopping after 6, 5 and 7 epochs), against 0.9202, 0.9218 and 0.9208 on test with the scaling: seed by seed, the
+# weighting adds 0.97, 1.26 and 1.00 points, while each model's test accuracy moves by 0.0016 between seeds. With
+# seed 42, the NB net is right on 603 test reviews that the unweighted model gets wrong, and wrong on 360 that it gets
+# right: exact McNemar p = 4.52e-15. Without the weighting, this network is also below NBSVM on test (0.9105 vs 0.9153,
+# not tested for significance), although on validation the two are close (0.9182 vs 0.9192). So, with the fitting
+# held fixed, the naive-Bayes weighting is worth about one point on test; the headline below measures the other
+# half, the fitting with the weighting held fixed (NB net vs NBSVM).
 
 # %% [markdown]
 # ### The headline: best neural model vs best classical model, with a paired test
@@ -1011,11 +1144,9 @@ test_inputs = neural[best_name]["test_inputs"]
 batch_kw = {} if isinstance(test_inputs, tf.data.Dataset) else {"batch_size": 1024}
 neural_correct = (neural[best_name]["model"].predict(test_inputs, verbose=0, **batch_kw)[:, 0] > 0) == (y_test == 1)
 classical_correct = baselines[best_classical]["test_predictions"] == y_test
-only_neural = int(np.sum(neural_correct & ~classical_correct))
-only_classical = int(np.sum(~neural_correct & classical_correct))
-mcnemar_p = binomtest(only_neural, only_neural + only_classical, 0.5).pvalue  # exact McNemar test
+only_neural, only_classical, mcnemar_p = mcnemar(neural_correct, classical_correct)  # exact McNemar test
 print(f"best neural model: {best_name} (test {neural_correct.mean():.4f}) | best classical model: {best_classical} "
-      f"(test {classical_correct.mean():.4f}) | difference {neural_correct.mean() - classical_correct.mean():+.2%}")
+      f"(test {classical_correct.mean():.4f}) | difference {100 * (neural_correct.mean() - classical_correct.mean()):+.2f} points")
 print(f"reviews only the neural model gets right: {only_neural:,} | only the classical one: {only_classical:,} | "
       f"both right: {int(np.sum(neural_correct & classical_correct)):,} | both wrong: {int(np.sum(~neural_correct & ~classical_correct)):,}")
 print(f"exact McNemar test (two-sided binomial test on the {only_neural + only_classical:,} discordant reviews): p = {mcnemar_p:.3g}")
@@ -1051,14 +1182,19 @@ headline
 # stopping: liblinear penalizes the intercept too (it is fitted as the weight of a constant feature), and the NB net
 # starts from random Glorot-uniform weights, not from zero. The margin is therefore plausibly about *how the same
 # linear model is fitted and regularized*, which this notebook does not isolate, and it says nothing about what a
-# neural network adds.
+# neural network adds. The weighting matters as well: the control above, the same Adam fit on the unweighted n-grams,
+# scores 0.9105 on test.
 #
 # **What the best models are:** linear models on n-gram features, NBSVM and the NB net. The n-gram bag (also a
 # logistic regression, on length-normalized counts, §6) and the TF-IDF uni+bigram model score 0.9104 vs 0.9088 on
-# validation and 0.8999 vs 0.9015 on test; neither difference is tested for significance. The sequence models that read the words in order all stay
-# below the TF-IDF uni+bigram baseline (asserted). Three plausible reasons follow. None of them is separated by an
-# experiment here: the sequence models read only the first 100 tokens with a 20,000-token vocabulary, while the
-# linear models read every token, so truncation and model type change together. Other settings change with them too:
+# validation and 0.8999 vs 0.9015 on test; the test difference is within chance (McNemar p = 0.192, above), the
+# validation one is not tested. The sequence models that read the words in order all stay below the TF-IDF uni+bigram
+# baseline (asserted). Three plausible reasons follow. The sequence models read only the first 100 tokens with a
+# 20,000-token vocabulary, while the linear models read every token, so truncation and model type change together.
+# The control of §5 separates part of this: on the same first 100 tokens, TF-IDF + LR scores 0.8336 (uni+bigrams) or
+# 0.8191 (unigrams of the sequence models' vocabulary) on test, so the truncation accounts for most of the gap to the
+# full-text baseline (0.9015), and a linear model is still ahead of every sequence model (0.7881–0.8107) on the same
+# tokens. What remains is not separated by an experiment here. Other settings change too:
 # the vocabulary (20,000 tokens for the sequence models; 41,140 unigrams or 368,525 uni+bigrams for TF-IDF, 770,455
 # 1–3-grams for NBSVM and the NB net, 200,000 unigrams and bigrams for the bag); the learning rate of Adam ($10^{-3}$
 # for the sequence models, $3\times10^{-3}$ for the bag and the NB net, while TF-IDF and NBSVM are fitted to the optimum
@@ -1069,12 +1205,13 @@ headline
 # - **20,000 labelled training reviews are few for learning representations from scratch.** The recurrent networks
 #   must learn what every word means from the labels alone; a linear model only has to learn one weight per n-gram.
 # - **The signal may be mostly lexical and spread over the whole review.** The recurrent models here read only the
-#   first 100 tokens; the n-gram models read every token (the bag up to 800 n-grams).
+#   first 100 tokens; the n-gram models read every token (the bag up to 800 n-grams). For TF-IDF + LR, the §5 control
+#   measures it: 0.9015 with every token, 0.8336 with the first 100.
 # - **Order may help mostly locally**, and bigrams and trigrams capture much of the local order that matters ("not
 #   good", "waste your time").
 #
-# The missing control is a bag-of-words model on the same first 100 tokens and vocabulary (Exercise 2 varies the
-# length for the sequence models). What would open a real gap: knowledge from outside these labels. Pretraining on
+# The bag-of-words model on the same first 100 tokens and vocabulary is the §5 control (0.8191 on test); Exercise 2
+# varies the length for the sequence models. What would open a real gap: knowledge from outside these labels. Pretraining on
 # unlabelled text (the 50,000 unlabelled reviews of the original archive, or a large pretrained language model
 # fine-tuned on this task; [notebook 10](10_attention_and_transformers.ipynb) introduces the Transformer) is what moved published results on this dataset
 # from the low 90s to above 95 %.
@@ -1283,17 +1420,17 @@ except ValueError as error:
 #   validation split whose positive share is 1.00 (Pitfall 1).
 # - **Measure linear n-gram baselines first.** TF-IDF uni+bigrams + LR reaches 0.9015 on test and NBSVM 0.9153; naive
 #   Bayes alone, with weights obtained by counting, already reaches 0.8816.
-# - **At 100 tokens the sequence models trail by 9 to 11 points:** 0.7881 (SimpleRNN) to 0.8107 (LSTM) on test,
-#   against 0.9015 for TF-IDF uni+bigrams. Truncation, vocabulary, model and training settings change together, so the
-#   reasons are not separated here.
-# - **The gated cells do not start with a better gradient.** At initialization the gradient at the last word is
-#   5.6 (SimpleRNN), 2.3e+07 (LSTM) and 7.1e+18 (GRU) times the one at the first word.
+# - **At 100 tokens the sequence models trail by 9 to 11 points, mostly because of the truncation:** 0.7881
+#   (SimpleRNN) to 0.8107 (LSTM) on test, against 0.9015 for TF-IDF uni+bigrams on every token. The same TF-IDF model
+#   on the same first 100 tokens scores 0.8336, still ahead of every sequence model (McNemar p = 5.05e-21 against the
+#   Conv1D).
 # - **A bag of n-gram embeddings is a logistic regression in disguise:** one score per n-gram, so the nearest neighbours of
-#   "excellent", "awful", "boring", "must see" and "waste" all have cosines that round to 1.00; it scores 0.8999 on test (0.9015 for TF-IDF uni+bigrams; not tested for
-#   significance).
+#   "excellent", "awful", "boring", "must see" and "waste" all have cosines that round to 1.00; it scores 0.8999 on test
+#   against 0.9015 for TF-IDF uni+bigrams, a difference within chance (McNemar p = 0.192).
 # - **The only model that beat NBSVM is NBSVM's own features fitted differently:** a `Dense(1)` trained by Adam with
-#   early stopping, 0.9202 vs 0.9153 (McNemar p = 0.000105). That is a result about fitting a linear model, not about
-#   what a neural network adds.
+#   early stopping, 0.9202 vs 0.9153 (McNemar p = 0.000105). Both halves matter: the same network on the unweighted
+#   n-grams scores 0.9105 (p = 4.52e-15 against the NB net). That is a result about features and fitting of a linear
+#   model, not about what a neural network adds.
 # - **Validation numbers are optimistic here:** every model scores lower on test, even TF-IDF unigrams with no choice
 #   made on validation (0.8976 → 0.8857), likely in part because validation reviews share movies with the training
 #   split and test reviews do not.
@@ -1324,6 +1461,12 @@ _ = du.report(
     ngram_bag_epochs=bag["epochs"],
     ngram_bag_best_epoch=bag["best_epoch"],
     nb_net_epochs=[r["epochs"] for r in seed_runs],
+    unweighted_ngram_dense_test_accuracy=plain_runs[0]["test_accuracy"],
+    unweighted_ngram_dense_test_accuracy_seeds=plain_tests,
+    mcnemar_p_nb_net_vs_unweighted_dense=p_plain,
+    tfidf_first100_test_accuracy=first100["uni+bigrams, min_df=2"]["test_accuracy"],
+    tfidf_first100_seq_vocab_test_accuracy=first100["unigrams, sequence-model vocabulary"]["test_accuracy"],
+    mcnemar_p_ngram_bag_vs_tfidf_bigram=p_bag,
     **{f"{k.lower()}_test_accuracy": r["test_accuracy"] for k, r in runs.items()},
     **{f"{k.lower()}_best_epoch": r["best_epoch"] for k, r in runs.items()},
     **{f"{k.lower()}_s_per_epoch": r["s_per_epoch"] for k, r in runs.items()},
@@ -1345,9 +1488,10 @@ assert baselines["TF-IDF unigrams + LR"]["test_accuracy"] >= du.pick(full=0.87, 
 assert best_test_accuracy >= du.pick(full=0.90, quick=0.70), best_test_accuracy
 assert du.is_quick() or best_test_accuracy > tfidf_bigram_test, (best_name, best_test_accuracy, tfidf_bigram_test)
 assert abs(neural_correct.mean() - best_test_accuracy) < 1e-3  # the paired test used the reported model
-# §2: NBSVM's C was chosen inside its grid, not at an edge. §6: early stopping, not the cap, ended the n-gram bag
+# §2: NBSVM's validation accuracy is flat over the C grid. §6: early stopping, not the cap, ended the n-gram bag
 # and every NB net (all three seeds).
-assert du.is_quick() or NB_C_GRID[0] < best_C < NB_C_GRID[-1], (best_C, NB_C_GRID)
+nbsvm_val_curve = [nbsvm_runs[C]["val_accuracy"] for C in NB_C_GRID]
+assert du.is_quick() or max(nbsvm_val_curve) - min(nbsvm_val_curve) < 0.005, nbsvm_val_curve
 assert du.is_quick() or bag["epochs"] < BAG_EPOCHS, (bag["epochs"], BAG_EPOCHS)
 assert du.is_quick() or max(r["epochs"] for r in seed_runs) < NB_NET_EPOCHS, [r["epochs"] for r in seed_runs]
 # §4: at initialization the untrained LSTM's and GRU's gradients decay much faster than the simple RNN's.
@@ -1360,6 +1504,7 @@ for kind, r in runs.items():
 assert du.is_quick() or runs["Conv1D"]["s_per_epoch"] < runs["LSTM"]["s_per_epoch"]
 # §6: no sequence model (first 100 tokens) reaches the TF-IDF uni+bigram baseline (all tokens).
 assert du.is_quick() or max(r["test_accuracy"] for r in runs.values()) < tfidf_bigram_test
+assert same_ids  # §5: the first-100-token control reads exactly the sequence models' tokens
 # Pitfalls: the raw order gives an all-positive validation split; removing the mask changes only padded reviews;
 # return_sequences=True gives one output per step; input_length is ignored (the model stays unbuilt).
 assert tail.mean() == 1.0
