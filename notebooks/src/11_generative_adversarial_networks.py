@@ -754,8 +754,10 @@ plt.show()
 # **The 0.90 target.** The target for this notebook is a mean judge confidence of at least **0.90** on DCGAN
 # samples; this run reaches **0.907** with the averaged generator (held-out real images: 0.983), so the target is
 # **met**, and the Check cell asserts it — by a margin of 0.007 (0.9066 unrounded), less than the 0.01 that we
-# treat as possible run-to-run noise (appendix), from one seed, on a recipe chosen on this same judge: a second seed
-# could land below 0.90. The trained weights, without the average, score 0.902, also above 0.90, with a Fréchet
+# treat as possible run-to-run noise (appendix), from one seed, on a recipe chosen on this same judge. Outside the
+# notebook, the script of the appendix trained the same recipe from two more initialization seeds (43 and 44;
+# 3,000 steps, 2,000 scored samples, an average without the warm-up): 0.909 and 0.903 with the average, 0.904 and
+# 0.901 with the trained weights, so all three runs are above 0.90, by 0.001–0.009. The trained weights, without the average, score 0.902, also above 0.90, with a Fréchet
 # distance of 12.1 against the average's 10.9: in this run the average adds 0.004 in confidence and lowers the
 # distance by 1.2. **Confidence alone can be gamed:** §7b trains a generator that draws no digits at all and scores
 # 0.926. What says that the 0.907 comes from digits is the rest of the evidence: the same samples have a Fréchet
@@ -772,7 +774,8 @@ plt.show()
 # in $D$ took the first recipe from 0.822 to 0.872 (with 900 more steps); then, of eleven single changes on top of
 # that, a hidden layer in $D$'s head gave the largest gain (+0.023 with 256 units, +0.025 with 512, after 1,800
 # steps), and the moving average added up to 0.015 in most runs. The recipe was chosen on the judge that reports
-# it, so the reported confidence is optimistic by an amount that a second seed, not run, would show.
+# it, so the reported confidence is optimistic by an unknown amount; two more initialization seeds of the final
+# recipe, run in the script, scored 0.909 and 0.903 (the 0.90 target paragraph below).
 #
 # **This notebook's own run** of the recipe, scored on 5,000 samples: 0.907 with the average and 0.902 with the
 # trained weights after 3,000 steps, Fréchet distances 10.9 and 12.1 — in line with the script's 0.905 and 0.895
@@ -1270,9 +1273,9 @@ plt.show()
 # §4); 0.028 of its samples get less than 50 % from the judge for every class. Its recipe (learning rate
 # $5\cdot10^{-4}$, an extra $7\times7$ block in $G$, no dropout in $D$, a hidden layer in $D$'s head, a moving average
 # of $G$'s weights, 3,000 steps) was chosen as the best of many variants on this same judge, so the 0.907 is
-# optimistic by an amount a second seed would show (§4 and the appendix); the hidden layer in $D$ gave the largest
-# gain of the second round of variants. The margin over 0.90 (0.007) is below the run-to-run noise we assume, and
-# confidence alone can be gamed (§7b), so the Fréchet distance and the samples themselves carry as much of the
+# optimistic by an unknown amount (§4 and the appendix); the hidden layer in $D$ gave the largest gain of the second
+# round of variants. The margin over 0.90 (0.007) is small: two more initialization seeds, trained outside the
+# notebook, scored 0.909 and 0.903 (§4), and confidence alone can be gamed (§7b), so the Fréchet distance and the samples themselves carry as much of the
 # evidence as the confidence.
 # The conditional GAN meets its target: 0.967 of the requested digits are read as asked (worst class 0.888), Fréchet
 # distance 5.0. The two Fréchet distances sit side by side in the table, but they are not a one-change comparison
@@ -1365,10 +1368,11 @@ print("all checks passed")
 # separate script that copies this notebook's judge (trained by the same code and seed), networks, training step and
 # seeds, and scores 2,000 samples instead of 5,000 (different sample sets of a different size, so its numbers are
 # not exactly this notebook's). Those runs are not part of this collection and nothing in this notebook reproduces
-# them; each is **one run with one seed**. We did not run second seeds. The only repeats are the first recipe
+# them; each is **one run with one seed** (second seeds were run only for the final recipe, at the end of this
+# appendix). The only repeats among the variants are the first recipe
 # measured twice (0.821 and 0.822 after 1,800 steps) and the second recipe run with two CPU threads and with one
 # (0.864 in the first round, 0.863 as the second round's first row): thread scheduling alone moves the result by
-# about 0.001, and seed-to-seed noise, usually larger, is unmeasured, so we treat differences below about 0.01 as
+# about 0.001, and seed-to-seed noise is larger (0.006 between three seeds of the final recipe), so we treat differences below about 0.01 as
 # possibly noise. First round, starting from 0.825:
 #
 # | change against the first recipe (each row: one run) | steps | confidence | Fréchet distance |
@@ -1426,7 +1430,9 @@ print("all checks passed")
 # 2,700 steps, where the average reached 0.905; the 300 more steps were meant as a margin, and §4's own run, 0.907,
 # does not show whether they added anything). The selection caveat stands: the recipe was chosen on the judge that
 # reports it, so the reported confidence is the best of many variants on that metric and biased upward by an
-# unknown amount that a second seed, not run, would show.
+# unknown amount. Two more initialization seeds of the final recipe (43 and 44, 3,000 steps, average without the
+# warm-up) scored 0.909 and 0.903 with the average and 0.904 and 0.901 with the trained weights (Fréchet distances
+# 13.3 and 12.1 with the average): the recipe, not only seed 42, clears 0.90 on this judge, by a few thousandths.
 #
 # **Previous:** [10 · Attention and Transformers](10_attention_and_transformers.ipynb) ·
 # **Next:** [12 · Deployment](12_deployment.ipynb) — saving, exporting and serving a trained model.
