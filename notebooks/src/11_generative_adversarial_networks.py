@@ -771,9 +771,9 @@ plt.show()
 # preparing them we measured variants outside the notebook, one change at a time, in a script that copies this
 # notebook's judge, networks and training step (one seed per run, 2,000 scored samples); the tables are in the
 # appendix at the end. In short: a learning rate of $5\cdot10^{-4}$, an extra $7\times7$ block in $G$ and no dropout
-# in $D$ took the first recipe from 0.822 to 0.872 (with 900 more steps); then, of eleven single changes on top of
+# in $D$ took the first recipe from 0.822 to 0.872 (with 900 more steps); then, of ten single changes on top of
 # that, a hidden layer in $D$'s head gave the largest gain (+0.023 with 256 units, +0.025 with 512, after 1,800
-# steps), and the moving average added up to 0.015 in most runs. The recipe was chosen on the judge that reports
+# steps), and the moving average added up to 0.016 in most runs. The recipe was chosen on the judge that reports
 # it, so the reported confidence is optimistic by an unknown amount; two more initialization seeds of the final
 # recipe, run in the script, scored 0.909 and 0.903 (the 0.90 target paragraph below).
 #
@@ -1372,7 +1372,7 @@ print("all checks passed")
 # appendix). The only repeats among the variants are the first recipe
 # measured twice (0.821 and 0.822 after 1,800 steps) and the second recipe run with two CPU threads and with one
 # (0.864 in the first round, 0.863 as the second round's first row): thread scheduling alone moves the result by
-# about 0.001, and seed-to-seed noise is larger (0.006 between three seeds of the final recipe), so we treat differences below about 0.01 as
+# about 0.001, and seed-to-seed noise is larger (0.005 between the averaged generators of three seeds of the final recipe), so we treat differences below about 0.01 as
 # possibly noise. First round, starting from 0.825:
 #
 # | change against the first recipe (each row: one run) | steps | confidence | Fréchet distance |
@@ -1414,7 +1414,7 @@ print("all checks passed")
 #
 # What this round says, with the caveat of one seed per row: the changes to $G$, the loss and the batch moved the
 # trained generator's confidence by −0.012 to +0.004, within the assumed noise; the moving average changed it by
-# −0.005 to +0.015 (up in 11 of the 12 rows; on the second recipe itself only +0.001 after 1,800 and 2,700 steps,
+# −0.005 to +0.016 (up in 11 of the 12 rows; on the second recipe itself only +0.001 after 1,800 and 2,700 steps,
 # and +0.005 after 3,600 steps in the same run, continued). An extra convolution in $D$ gained +0.014, about the
 # noise level; the two hidden layers gained +0.023 (256 units) and +0.025 (512 units), two runs pointing the same
 # way and the largest gains of the round (the first round's learning-rate change gave a similar +0.021, on a
